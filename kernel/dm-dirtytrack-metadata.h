@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * dm-dirtytrack metadata layer: superblock and bitmap I/O on the metadata
+ * device.  The on-disk structures live in dm-dirtytrack-abi.h (shared with
+ * userspace); this layer owns reading, validating and writing them.  The
+ * target never touches the disk format directly.
+ *
+ * None of these functions take locks: the caller serialises all metadata
+ * I/O (the target does it with its 'lock' mutex).  All of them may sleep.
+ */
+#ifndef DM_DIRTYTRACK_METADATA_H
+#define DM_DIRTYTRACK_METADATA_H
+
+#include <linux/blkdev.h>
+#include <linux/types.h>
+
+#include "dm-dirtytrack-abi.h"
+
+/* The superblock in CPU byte order. */
+struct dt_sb_info {
+	u32 flags;		/* DT_SB_FLAG_* */
+	u8 uuid[DT_UUID_SIZE];
+	u64 sequence;
+	u64 generation;
+	u64 data_sectors;
+	u32 cluster_sectors;
+	u64 nr_clusters;
+	u64 dirty_clusters;
+	u64 frozen_clusters;
+	u64 frozen_sequence;
+};
+
+/*
+ * dt_md_read_superblock - read and validate block 0 of @bdev.
+ *
+ * Returns 0 and fills @info for a sound superblock; -ENODATA when the first
+ * 4 KiB are all zero (an unformatted device, free to format); -EINVAL for
+ * anything else, with @error set to a sentence a user can act on; another
+ * negative errno on I/O failure.
+ */
+int dt_md_read_superblock(struct block_device *bdev, struct dt_sb_info *info,
+			  const char **error);
+
+/*
+ * dt_md_write_superblock - write @info as block 0, durably.
+ *
+ * The write carries REQ_PREFLUSH and REQ_FUA: everything written to the
+ * metadata device before it (the bitmaps) is durable before the superblock
+ * that describes it, and the superblock itself is durable on return.
+ * Returns 0 or a negative errno.
+ */
+int dt_md_write_superblock(struct block_device *bdev,
+			   const struct dt_sb_info *info);
+
+/*
+ * dt_md_read_bitmap / dt_md_write_bitmap - transfer one bitmap of a
+ * geometry of @nr_clusters between @buf and the metadata device.
+ * @frozen selects the frozen rather than the live bitmap.  @buf holds
+ * dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE bytes and is either
+ * kmalloc'ed or vmalloc'ed.  Writes are not durable until the next
+ * dt_md_write_superblock().  Returns 0 or a negative errno.
+ */
+int dt_md_read_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
+		      void *buf);
+int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
+		       const void *buf);
+
+#endif /* DM_DIRTYTRACK_METADATA_H */

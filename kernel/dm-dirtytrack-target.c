@@ -1,0 +1,1171 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dm-dirtytrack: a device-mapper target that passes I/O through to a data
+ * device and records, one bit per cluster, which clusters were written.
+ * The bitmap lives on a metadata device; see dm-dirtytrack-metadata.c for
+ * the valid-flag protocol and Documentation/dm-dirtytrack.rst for the
+ * interface.
+ *
+ * Copyright (C) 2026 The dm-dirtytrack authors
+ */
+#include <linux/bio.h>
+#include <linux/bitops.h>
+#include <linux/device-mapper.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/uuid.h>
+#include <linux/workqueue.h>
+
+#include "dm-dirtytrack-metadata.h"
+
+#define DM_MSG_PREFIX "dirtytrack"
+
+/*
+ * A set of clusters: one bit per cluster in the on-disk byte order (cluster
+ * c is bit c % 8 of byte c / 8), so the buffer goes to disk as it is.
+ */
+struct dt_bitmap {
+	unsigned long *bits;	/* bitmap_blocks(nr_clusters) * 4 KiB */
+	atomic_long_t nr_set;	/* bits set; exact once writers are gone */
+};
+
+enum dt_flags {
+	DT_F_OWNER,		/* metadata loaded by this instance (resumed) */
+	DT_F_SB_VALID_ON_DISK,	/* the durable superblock has VALID set */
+	DT_F_METADATA_ERROR,	/* a metadata I/O failed in this activation */
+};
+
+enum dt_health {
+	DT_HEALTH_IS_OK,
+	DT_HEALTH_IS_UNCLEAN,
+	DT_HEALTH_IS_METADATA_ERROR,
+};
+
+struct dirtytrack {
+	struct dm_target *ti;
+	struct dm_dev *metadata_dev;
+	struct dm_dev *data_dev;
+	u32 cluster_sectors;
+	unsigned int cluster_shift;
+	u64 nr_clusters;
+	bool crash_safe;
+
+	/* The set new writes go to; replaced under 'lock', read under RCU. */
+	struct dt_bitmap __rcu *live;
+	/* The checkpointed set; protected by 'lock'. */
+	struct dt_bitmap *frozen;
+	/*
+	 * Changes whenever 'live' is replaced or merged into; written under
+	 * 'lock' with release semantics after the new 'live' is published.
+	 */
+	unsigned long epoch;
+	unsigned long flags;	/* DT_F_*, atomic bit ops */
+
+	/* Serialises messages, resume/suspend and all metadata I/O. */
+	struct mutex lock;
+
+	/* Bios held until the cleared valid flag is durable. */
+	spinlock_t deferred_lock;
+	struct bio_list deferred;	/* protected by deferred_lock */
+	struct workqueue_struct *wq;
+	struct work_struct invalidate_work;
+
+	/*
+	 * What status reports; written under both 'lock' and 'state_lock',
+	 * read under 'state_lock' alone so that status never sleeps.
+	 */
+	spinlock_t state_lock;
+	struct dt_sb_info sb;	/* uuid, sequence, flags of the metadata */
+	long frozen_clusters;	/* -1 when nothing is frozen */
+	enum dt_health health;
+};
+
+struct dt_per_bio {
+	u64 first;		/* first and last cluster written */
+	u64 last;
+	unsigned long epoch;	/* dt->epoch when the bio was marked */
+	bool tracked;
+};
+
+/* ------------------------------------------------------------------ */
+/* Bitmaps                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Byte-order independent bit numbers, as in asm-generic/bitops/le.h. */
+static inline unsigned long dt_bit(u64 cluster)
+{
+	return (unsigned long)cluster ^ BITOP_LE_SWIZZLE;
+}
+
+static size_t dt_bitmap_bytes(u64 nr_clusters)
+{
+	return dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE;
+}
+
+static struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters)
+{
+	struct dt_bitmap *bm = kzalloc(sizeof(*bm), GFP_KERNEL);
+
+	if (!bm)
+		return NULL;
+	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+	if (!bm->bits) {
+		kfree(bm);
+		return NULL;
+	}
+	atomic_long_set(&bm->nr_set, 0);
+	return bm;
+}
+
+static void dt_bitmap_free(struct dt_bitmap *bm)
+{
+	if (bm) {
+		kvfree(bm->bits);
+		kfree(bm);
+	}
+}
+
+/* Zero every bit at and past @nr_clusters (untrusted input from disk). */
+static void dt_bitmap_clip(struct dt_bitmap *bm, u64 nr_clusters)
+{
+	u8 *bytes = (u8 *)bm->bits;
+	size_t full = nr_clusters / 8;
+	size_t size = dt_bitmap_bytes(nr_clusters);
+
+	if (nr_clusters % 8) {
+		bytes[full] &= (1U << (nr_clusters % 8)) - 1;
+		full++;
+	}
+	memset(bytes + full, 0, size - full);
+}
+
+static void dt_bitmap_recount(struct dt_bitmap *bm, u64 nr_clusters)
+{
+	size_t i, nr_longs = dt_bitmap_bytes(nr_clusters) / sizeof(long);
+	long n = 0;
+
+	for (i = 0; i < nr_longs; i++)
+		n += hweight_long(bm->bits[i]);
+	atomic_long_set(&bm->nr_set, n);
+}
+
+static void dt_bitmap_fill(struct dt_bitmap *bm, u64 nr_clusters)
+{
+	memset(bm->bits, 0xff, dt_bitmap_bytes(nr_clusters));
+	dt_bitmap_clip(bm, nr_clusters);
+	atomic_long_set(&bm->nr_set, nr_clusters);
+}
+
+/*
+ * Mark clusters @first..@last.  Lock-free and allocation-free; a cluster
+ * already set costs one read.  Safe against concurrent markers: bits are
+ * only ever set with atomic operations, and counted once.
+ */
+static void dt_bitmap_mark(struct dt_bitmap *bm, u64 first, u64 last)
+{
+	u64 c = first;
+
+	while (c <= last) {
+		if (c % BITS_PER_LONG == 0 && last - c >= BITS_PER_LONG - 1) {
+			/* A whole word: 64 consecutive clusters in any byte order. */
+			unsigned long *word = &bm->bits[c / BITS_PER_LONG];
+
+			if (READ_ONCE(*word) != ~0UL) {
+				long old = atomic_long_fetch_or(~0UL,
+						(atomic_long_t *)word);
+
+				atomic_long_add(BITS_PER_LONG - hweight_long(old),
+						&bm->nr_set);
+			}
+			c += BITS_PER_LONG;
+			continue;
+		}
+		if (!test_bit(dt_bit(c), bm->bits) &&
+		    !test_and_set_bit(dt_bit(c), bm->bits))
+			atomic_long_inc(&bm->nr_set);
+		c++;
+	}
+}
+
+/* Merge @src into @dst, which may have concurrent markers. */
+static void dt_bitmap_merge(struct dt_bitmap *dst, const struct dt_bitmap *src,
+			    u64 nr_clusters)
+{
+	size_t i, nr_longs = dt_bitmap_bytes(nr_clusters) / sizeof(long);
+
+	for (i = 0; i < nr_longs; i++) {
+		unsigned long add = src->bits[i];
+		unsigned long old;
+
+		if (!add)
+			continue;
+		old = atomic_long_fetch_or(add, (atomic_long_t *)&dst->bits[i]);
+		atomic_long_add(hweight_long(add & ~old), &dst->nr_set);
+	}
+}
+
+/* Mark a target-relative cluster range in the current live set. */
+static void dt_mark_live(struct dirtytrack *dt, u64 first, u64 last)
+{
+	struct dt_bitmap *live;
+
+	rcu_read_lock();
+	live = rcu_dereference(dt->live);
+	dt_bitmap_mark(live, first, last);
+	rcu_read_unlock();
+}
+
+static struct dt_bitmap *dt_live_locked(struct dirtytrack *dt)
+{
+	return rcu_dereference_protected(dt->live, lockdep_is_held(&dt->lock));
+}
+
+/*
+ * Publish @new as the live set and bump the epoch.  Returns the old live
+ * set, which no marker uses any more once this returns.  Called with
+ * 'lock' held; sleeps (synchronize_rcu).
+ */
+static struct dt_bitmap *dt_swap_live(struct dirtytrack *dt,
+				      struct dt_bitmap *new)
+{
+	struct dt_bitmap *old = dt_live_locked(dt);
+
+	rcu_assign_pointer(dt->live, new);
+	smp_store_release(&dt->epoch, dt->epoch + 1);
+	synchronize_rcu();
+	return old;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status state                                                        */
+/* ------------------------------------------------------------------ */
+
+static void dt_set_health(struct dirtytrack *dt, enum dt_health health)
+{
+	spin_lock(&dt->state_lock);
+	dt->health = health;
+	spin_unlock(&dt->state_lock);
+}
+
+/* The single place that moves the target into degraded tracking. */
+static void dt_metadata_failed(struct dirtytrack *dt, const char *what, int r)
+{
+	if (!test_and_set_bit(DT_F_METADATA_ERROR, &dt->flags))
+		DMERR("%s: metadata %s failed (%d); tracking is degraded and every cluster will be dirty on the next activation",
+		      dm_table_device_name(dt->ti->table), what, r);
+	dt_set_health(dt, DT_HEALTH_IS_METADATA_ERROR);
+}
+
+static void dt_update_frozen_count(struct dirtytrack *dt)
+{
+	spin_lock(&dt->state_lock);
+	dt->frozen_clusters = dt->frozen ?
+		atomic_long_read(&dt->frozen->nr_set) : -1;
+	spin_unlock(&dt->state_lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* The valid-flag protocol                                             */
+/* ------------------------------------------------------------------ */
+
+/* Fill dt->sb's counters from memory.  Called with 'lock' held. */
+static void dt_sb_snapshot(struct dirtytrack *dt, struct dt_sb_info *info,
+			   u32 flags)
+{
+	spin_lock(&dt->state_lock);
+	dt->sb.flags = flags;
+	dt->sb.generation++;
+	dt->sb.dirty_clusters = atomic_long_read(&dt_live_locked(dt)->nr_set);
+	dt->sb.frozen_clusters = dt->frozen ?
+		atomic_long_read(&dt->frozen->nr_set) : 0;
+	*info = dt->sb;
+	spin_unlock(&dt->state_lock);
+}
+
+static u32 dt_sb_flags(struct dirtytrack *dt, bool valid)
+{
+	u32 flags = 0;
+
+	if (valid && !test_bit(DT_F_METADATA_ERROR, &dt->flags))
+		flags |= DT_SB_FLAG_VALID;
+	if (dt->frozen)
+		flags |= DT_SB_FLAG_FROZEN;
+	if (dt->health == DT_HEALTH_IS_UNCLEAN)
+		flags |= DT_SB_FLAG_UNCLEAN;
+	if (test_bit(DT_F_METADATA_ERROR, &dt->flags))
+		flags |= DT_SB_FLAG_METADATA_ERROR;
+	return flags;
+}
+
+static void dt_submit_deferred(struct dirtytrack *dt)
+{
+	struct bio_list bios;
+	struct bio *bio;
+
+	bio_list_init(&bios);
+	spin_lock(&dt->deferred_lock);
+	clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	bio_list_merge(&bios, &dt->deferred);
+	bio_list_init(&dt->deferred);
+	spin_unlock(&dt->deferred_lock);
+
+	while ((bio = bio_list_pop(&bios)))
+		dm_submit_bio_remap(bio, NULL);
+}
+
+/*
+ * Make the on-disk superblock stop promising an exact bitmap, before the
+ * in-memory sets first differ from the stored ones.  Then let the held bios
+ * go.  A failed write degrades tracking but never holds or fails data I/O.
+ * Called with 'lock' held; sleeps.
+ */
+static void dt_invalidate(struct dirtytrack *dt)
+{
+	struct dt_sb_info info;
+	int r;
+
+	if (!test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags))
+		return;
+
+	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, false));
+	r = dt_md_write_superblock(dt->metadata_dev->bdev, &info);
+	if (r)
+		dt_metadata_failed(dt, "superblock write", r);
+	dt_submit_deferred(dt);
+}
+
+static void dt_invalidate_work(struct work_struct *ws)
+{
+	struct dirtytrack *dt = container_of(ws, struct dirtytrack,
+					     invalidate_work);
+
+	mutex_lock(&dt->lock);
+	dt_invalidate(dt);
+	mutex_unlock(&dt->lock);
+}
+
+/*
+ * Write both sets, then the superblock with the valid flag (unless metadata
+ * I/O failed in this activation).  Called with 'lock' held, no I/O in
+ * flight (postsuspend).
+ */
+static void dt_write_metadata(struct dirtytrack *dt)
+{
+	struct block_device *bdev = dt->metadata_dev->bdev;
+	struct dt_sb_info info;
+	int r;
+
+	r = dt_md_write_bitmap(bdev, dt->nr_clusters, false,
+			       dt_live_locked(dt)->bits);
+	if (!r && dt->frozen)
+		r = dt_md_write_bitmap(bdev, dt->nr_clusters, true,
+				       dt->frozen->bits);
+	if (r)
+		dt_metadata_failed(dt, "bitmap write", r);
+
+	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, true));
+	r = dt_md_write_superblock(bdev, &info);
+	if (r)
+		dt_metadata_failed(dt, "superblock write", r);
+	else if (info.flags & DT_SB_FLAG_VALID)
+		set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading at resume                                                   */
+/* ------------------------------------------------------------------ */
+
+static int dt_format(struct dirtytrack *dt)
+{
+	struct dt_sb_info info = {};
+	int r;
+
+	generate_random_uuid(info.uuid);
+	info.data_sectors = dt->ti->len;
+	info.cluster_sectors = dt->cluster_sectors;
+	info.nr_clusters = dt->nr_clusters;
+
+	spin_lock(&dt->state_lock);
+	dt->sb = info;
+	dt->health = DT_HEALTH_IS_OK;
+	spin_unlock(&dt->state_lock);
+
+	/* No valid flag: a crash before the first clean suspend is unclean. */
+	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, false));
+	r = dt_md_write_superblock(dt->metadata_dev->bdev, &info);
+	if (r)
+		return r;
+	DMINFO("%s: formatted metadata device %s",
+	       dm_table_device_name(dt->ti->table), dt->metadata_dev->name);
+	return 0;
+}
+
+/* Read a stored set of the geometry in @info into a bitmap of ours. */
+static int dt_load_set(struct dirtytrack *dt, const struct dt_sb_info *info,
+		       bool frozen, struct dt_bitmap *bm)
+{
+	int r;
+
+	if (info->nr_clusters == dt->nr_clusters)
+		return dt_md_read_bitmap(dt->metadata_dev->bdev,
+					 dt->nr_clusters, frozen, bm->bits);
+
+	/* Grown: the stored bitmap is the prefix of ours. */
+	memset(bm->bits, 0, dt_bitmap_bytes(dt->nr_clusters));
+	r = dt_md_read_bitmap(dt->metadata_dev->bdev, info->nr_clusters,
+			      frozen, bm->bits);
+	if (r)
+		return r;
+	dt_bitmap_clip(bm, info->nr_clusters);
+	return 0;
+}
+
+/*
+ * Load the metadata into memory.  Returns 0 with the sets loaded, or a
+ * negative errno for a superblock that this table cannot use.  Metadata
+ * read errors do not fail: they load an all-dirty set, degraded.
+ */
+static int dt_load(struct dirtytrack *dt)
+{
+	struct dt_bitmap *live = dt_live_locked(dt);
+	struct dt_bitmap *frozen = NULL;
+	struct dt_sb_info info;
+	const char *error;
+	bool grown;
+	int r;
+
+	/* Forget what an earlier activation of this instance had in memory. */
+	dt_bitmap_free(dt->frozen);
+	dt->frozen = NULL;
+	memset(live->bits, 0, dt_bitmap_bytes(dt->nr_clusters));
+	atomic_long_set(&live->nr_set, 0);
+	smp_store_release(&dt->epoch, dt->epoch + 1);
+	clear_bit(DT_F_METADATA_ERROR, &dt->flags);
+	clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	spin_lock(&dt->state_lock);
+	dt->sb.data_sectors = dt->ti->len;
+	dt->sb.cluster_sectors = dt->cluster_sectors;
+	dt->sb.nr_clusters = dt->nr_clusters;
+	dt->health = DT_HEALTH_IS_OK;
+	spin_unlock(&dt->state_lock);
+
+	r = dt_md_read_superblock(dt->metadata_dev->bdev, &info, &error);
+	if (r == -ENODATA)
+		goto format;
+	if (r == -EINVAL || r == -ENOMEM) {
+		DMERR("%s: cannot load metadata: %s",
+		      dm_table_device_name(dt->ti->table), error ? error : "out of memory");
+		return r;
+	}
+	if (r)
+		goto read_error;
+
+	if (info.cluster_sectors != dt->cluster_sectors ||
+	    info.data_sectors > dt->ti->len) {
+		DMERR("%s: metadata geometry changed under this table (cluster %u sectors, data %llu sectors)",
+		      dm_table_device_name(dt->ti->table), info.cluster_sectors,
+		      info.data_sectors);
+		return -EINVAL;
+	}
+	grown = info.data_sectors < dt->ti->len;
+
+	spin_lock(&dt->state_lock);
+	dt->sb = info;
+	dt->sb.data_sectors = dt->ti->len;
+	dt->sb.nr_clusters = dt->nr_clusters;
+	dt->health = (info.flags & DT_SB_FLAG_UNCLEAN) ?
+		DT_HEALTH_IS_UNCLEAN : DT_HEALTH_IS_OK;
+	spin_unlock(&dt->state_lock);
+
+	if (!(info.flags & DT_SB_FLAG_VALID)) {
+		/* Unclean shutdown: nothing stored can be trusted. */
+		DMWARN("%s: metadata was not shut down cleanly; every cluster is dirty",
+		       dm_table_device_name(dt->ti->table));
+		dt_bitmap_fill(live, dt->nr_clusters);
+		dt_set_health(dt, DT_HEALTH_IS_UNCLEAN);
+		return 0;
+	}
+
+	r = dt_load_set(dt, &info, false, live);
+	if (r)
+		goto read_error;
+	dt_bitmap_clip(live, dt->nr_clusters);
+	dt_bitmap_recount(live, dt->nr_clusters);
+
+	if (info.flags & DT_SB_FLAG_FROZEN) {
+		frozen = dt_bitmap_alloc(dt->nr_clusters);
+		if (!frozen)
+			return -ENOMEM;
+		r = dt_load_set(dt, &info, true, frozen);
+		if (r) {
+			dt_bitmap_free(frozen);
+			goto read_error;
+		}
+		dt_bitmap_clip(frozen, dt->nr_clusters);
+		dt_bitmap_recount(frozen, dt->nr_clusters);
+		dt->frozen = frozen;
+	}
+
+	set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	if (grown) {
+		/* Clusters that hold data new to the device are dirty. */
+		u64 first = info.data_sectors >> dt->cluster_shift;
+
+		dt_invalidate(dt);
+		dt_bitmap_mark(live, first, dt->nr_clusters - 1);
+		DMINFO("%s: data grew from %llu to %llu sectors; new clusters marked dirty",
+		       dm_table_device_name(dt->ti->table), info.data_sectors,
+		       (unsigned long long)dt->ti->len);
+	}
+	return 0;
+
+format:
+	r = dt_format(dt);
+	if (r)
+		goto read_error;
+	return 0;
+
+read_error:
+	/* Degraded: all dirty; suspend will try to store that, never VALID. */
+	dt_metadata_failed(dt, "read", r);
+	dt_bitmap_fill(live, dt->nr_clusters);
+	spin_lock(&dt->state_lock);
+	if (!memchr_inv(dt->sb.uuid, 0, DT_UUID_SIZE))
+		generate_random_uuid(dt->sb.uuid);
+	spin_unlock(&dt->state_lock);
+	set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);	/* unknown: invalidate */
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Constructor and destructor                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * ctr error strings that carry numbers: a small ring of buffers, since
+ * ti->error must outlive the constructor that sets it.
+ */
+#define DT_ERROR_SLOTS 8
+static char dt_error_ring[DT_ERROR_SLOTS][128];
+static atomic_t dt_error_next = ATOMIC_INIT(0);
+
+static __printf(2, 3) void dt_error(struct dm_target *ti, const char *fmt, ...)
+{
+	char *buf = dt_error_ring[atomic_inc_return(&dt_error_next) % DT_ERROR_SLOTS];
+	va_list args;
+
+	va_start(args, fmt);
+	vscnprintf(buf, sizeof(dt_error_ring[0]), fmt, args);
+	va_end(args);
+	ti->error = buf;
+}
+
+static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
+			     struct dm_target *ti)
+{
+	static const struct dm_arg _args[] = {
+		{0, 1, "Invalid number of feature arguments"},
+	};
+	unsigned int argc;
+	const char *name;
+	int r;
+
+	if (!as->argc)
+		return 0;
+
+	r = dm_read_arg_group(_args, as, &argc, &ti->error);
+	if (r)
+		return r;
+
+	while (argc--) {
+		name = dm_shift_arg(as);
+		if (!strcasecmp(name, DT_FEATURE_CRASH_SAFE)) {
+			ti->error = "Feature crash_safe is not available in this version";
+			return -EINVAL;
+		}
+		dt_error(ti, "Unknown feature: %s", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Read-only look at the metadata device: refuse what this table cannot use. */
+static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
+{
+	struct block_device *bdev = dt->metadata_dev->bdev;
+	u64 need = dt_metadata_min_sectors(dt->nr_clusters);
+	u64 have = bdev_nr_sectors(bdev);
+	struct dt_sb_info info;
+	const char *error;
+	int r;
+
+	if (have < need) {
+		dt_error(ti, "Metadata device too small: need %llu sectors, have %llu",
+			 need, have);
+		return -EINVAL;
+	}
+
+	r = dt_md_read_superblock(bdev, &info, &error);
+	if (r == -ENODATA)
+		return 0;
+	if (r == -EINVAL) {
+		dt_error(ti, "Metadata device is not usable (%s); refusing to overwrite it",
+			 error);
+		return r;
+	}
+	if (r) {
+		dt_error(ti, "%s", error ? error : "Cannot read the metadata device");
+		return r;
+	}
+	if (info.cluster_sectors != dt->cluster_sectors) {
+		dt_error(ti, "Cluster size mismatch: metadata has %u sectors, table has %u",
+			 info.cluster_sectors, dt->cluster_sectors);
+		return -EINVAL;
+	}
+	if (info.data_sectors > ti->len) {
+		dt_error(ti, "Data device shrank: metadata tracks %llu sectors, table has %llu",
+			 info.data_sectors, (unsigned long long)ti->len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Construct a dirtytrack target:
+ *
+ *   <metadata_dev> <data_dev> <cluster_sectors> [<#feature_args> <feature>...]
+ *
+ *   metadata_dev:    holds the superblock and the bitmaps; an all-zero
+ *                    device is formatted on first resume
+ *   data_dev:        the tracked device, mapped 1:1 from sector 0
+ *   cluster_sectors: tracking granularity, a power of two from 8 to 2^21
+ *   features:        none yet accepted (crash_safe is reserved)
+ */
+static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct dt_bitmap *live;
+	struct dm_arg_set as;
+	struct dirtytrack *dt;
+	unsigned int cs;
+	int r;
+
+	if (argc < 3) {
+		ti->error = "Invalid argument count: need <metadata_dev> <data_dev> <cluster_sectors> [<#features> <feature>...]";
+		return -EINVAL;
+	}
+
+	dt = kzalloc(sizeof(*dt), GFP_KERNEL);
+	if (!dt) {
+		ti->error = "Cannot allocate context";
+		return -ENOMEM;
+	}
+	dt->ti = ti;
+	mutex_init(&dt->lock);
+	spin_lock_init(&dt->deferred_lock);
+	spin_lock_init(&dt->state_lock);
+	bio_list_init(&dt->deferred);
+	INIT_WORK(&dt->invalidate_work, dt_invalidate_work);
+	dt->frozen_clusters = -1;
+
+	if (kstrtouint(argv[2], 10, &cs) || !dt_cluster_sectors_valid(cs)) {
+		ti->error = "Invalid cluster size: must be a power of two from 8 to 2097152 sectors";
+		r = -EINVAL;
+		goto bad;
+	}
+	dt->cluster_sectors = cs;
+	dt->cluster_shift = __ffs(cs);
+	dt->nr_clusters = dt_nr_clusters(ti->len, cs);
+
+	as.argc = argc - 3;
+	as.argv = argv + 3;
+	r = dt_parse_features(&as, dt, ti);
+	if (r)
+		goto bad;
+	if (as.argc) {
+		ti->error = "Invalid argument count: unexpected arguments after the features";
+		r = -EINVAL;
+		goto bad;
+	}
+
+	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
+			  &dt->metadata_dev);
+	if (r) {
+		ti->error = "Error opening metadata device";
+		goto bad;
+	}
+	r = dm_get_device(ti, argv[1], dm_table_get_mode(ti->table),
+			  &dt->data_dev);
+	if (r) {
+		ti->error = "Error opening data device";
+		goto bad_data;
+	}
+	if (dt->metadata_dev->bdev == dt->data_dev->bdev) {
+		ti->error = "Metadata and data devices must differ";
+		r = -EINVAL;
+		goto bad_live;
+	}
+
+	r = dt_check_metadata(dt, ti);
+	if (r)
+		goto bad_live;
+
+	r = -ENOMEM;
+	live = dt_bitmap_alloc(dt->nr_clusters);
+	if (!live) {
+		dt_error(ti, "Cannot allocate a bitmap of %llu clusters",
+			 dt->nr_clusters);
+		goto bad_live;
+	}
+
+	dt->wq = alloc_workqueue("dirtytrack", WQ_MEM_RECLAIM, 0);
+	if (!dt->wq) {
+		ti->error = "Cannot allocate workqueue";
+		goto bad_wq;
+	}
+	RCU_INIT_POINTER(dt->live, live);
+
+	ti->num_flush_bios = 1;
+	ti->num_discard_bios = 1;
+	ti->num_secure_erase_bios = 1;
+	ti->num_write_zeroes_bios = 1;
+	ti->per_io_data_size = sizeof(struct dt_per_bio);
+	ti->private = dt;
+	return 0;
+
+bad_wq:
+	dt_bitmap_free(live);
+bad_live:
+	dm_put_device(ti, dt->data_dev);
+bad_data:
+	dm_put_device(ti, dt->metadata_dev);
+bad:
+	kfree(dt);
+	return r;
+}
+
+static void dt_dtr(struct dm_target *ti)
+{
+	struct dirtytrack *dt = ti->private;
+
+	/* Metadata was written at postsuspend; nothing is written here. */
+	destroy_workqueue(dt->wq);
+	dt_bitmap_free(dt->frozen);
+	dt_bitmap_free(rcu_dereference_raw(dt->live));
+	dm_put_device(ti, dt->data_dev);
+	dm_put_device(ti, dt->metadata_dev);
+	kfree(dt);
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O                                                                 */
+/* ------------------------------------------------------------------ */
+
+static bool dt_bio_changes_data(struct bio *bio)
+{
+	return op_is_write(bio_op(bio)) && bio_sectors(bio);
+}
+
+static int dt_map(struct dm_target *ti, struct bio *bio)
+{
+	struct dirtytrack *dt = ti->private;
+	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	sector_t offset = dm_target_offset(ti, bio->bi_iter.bi_sector);
+
+	pb->tracked = false;
+	bio_set_dev(bio, dt->data_dev->bdev);
+	if (!bio_sectors(bio))
+		return DM_MAPIO_REMAPPED;	/* empty flush: nothing to mark */
+
+	bio->bi_iter.bi_sector = offset;
+	if (!dt_bio_changes_data(bio))
+		return DM_MAPIO_REMAPPED;
+
+	pb->first = offset >> dt->cluster_shift;
+	pb->last = (offset + bio_sectors(bio) - 1) >> dt->cluster_shift;
+	pb->epoch = smp_load_acquire(&dt->epoch);
+	pb->tracked = true;
+	dt_mark_live(dt, pb->first, pb->last);
+
+	if (unlikely(test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags))) {
+		bool held = false;
+
+		spin_lock(&dt->deferred_lock);
+		if (test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags)) {
+			bio_list_add(&dt->deferred, bio);
+			held = true;
+		}
+		spin_unlock(&dt->deferred_lock);
+		if (held) {
+			queue_work(dt->wq, &dt->invalidate_work);
+			return DM_MAPIO_SUBMITTED;
+		}
+	}
+	return DM_MAPIO_REMAPPED;
+}
+
+/*
+ * A write marked before a checkpoint (or clear) may complete after it, and
+ * a backup of the frozen set may have read the cluster before the write
+ * landed: mark it again in the new live set so the next backup copies it.
+ */
+static int dt_end_io(struct dm_target *ti, struct bio *bio,
+		     blk_status_t *error)
+{
+	struct dirtytrack *dt = ti->private;
+	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	if (pb->tracked && smp_load_acquire(&dt->epoch) != pb->epoch)
+		dt_mark_live(dt, pb->first, pb->last);
+	return DM_ENDIO_DONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Suspend and resume                                                  */
+/* ------------------------------------------------------------------ */
+
+static int dt_preresume(struct dm_target *ti)
+{
+	struct dirtytrack *dt = ti->private;
+	int r = 0;
+
+	mutex_lock(&dt->lock);
+	if (!test_bit(DT_F_OWNER, &dt->flags)) {
+		r = dt_load(dt);
+		if (!r) {
+			set_bit(DT_F_OWNER, &dt->flags);
+			dt_update_frozen_count(dt);
+		}
+	}
+	mutex_unlock(&dt->lock);
+	return r;
+}
+
+static void dt_postsuspend(struct dm_target *ti)
+{
+	struct dirtytrack *dt = ti->private;
+
+	flush_workqueue(dt->wq);
+	mutex_lock(&dt->lock);
+	if (test_bit(DT_F_OWNER, &dt->flags)) {
+		if (!test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags) ||
+		    test_bit(DT_F_METADATA_ERROR, &dt->flags))
+			dt_write_metadata(dt);
+		clear_bit(DT_F_OWNER, &dt->flags);
+	}
+	mutex_unlock(&dt->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+/* ------------------------------------------------------------------ */
+
+static void dt_end_unclean(struct dirtytrack *dt, bool bump_sequence)
+{
+	spin_lock(&dt->state_lock);
+	if (bump_sequence)
+		dt->sb.sequence++;
+	if (dt->health == DT_HEALTH_IS_UNCLEAN)
+		dt->health = DT_HEALTH_IS_OK;
+	spin_unlock(&dt->state_lock);
+}
+
+static int dt_msg_clear(struct dirtytrack *dt)
+{
+	struct dt_bitmap *empty = dt_bitmap_alloc(dt->nr_clusters);
+
+	if (!empty)
+		return -ENOMEM;
+	dt_invalidate(dt);
+	dt_bitmap_free(dt_swap_live(dt, empty));
+	dt_end_unclean(dt, true);
+	return 0;
+}
+
+static int dt_msg_checkpoint(struct dirtytrack *dt)
+{
+	struct dt_bitmap *empty;
+
+	if (dt->frozen)
+		return -EEXIST;
+	empty = dt_bitmap_alloc(dt->nr_clusters);
+	if (!empty)
+		return -ENOMEM;
+	dt_invalidate(dt);
+	dt->frozen = dt_swap_live(dt, empty);
+	spin_lock(&dt->state_lock);
+	dt->sb.frozen_sequence = dt->sb.sequence;
+	spin_unlock(&dt->state_lock);
+	dt_update_frozen_count(dt);
+	return 0;
+}
+
+static int dt_msg_commit(struct dirtytrack *dt)
+{
+	if (!dt->frozen)
+		return -ENOENT;
+	dt_invalidate(dt);
+	dt_bitmap_free(dt->frozen);
+	dt->frozen = NULL;
+	smp_store_release(&dt->epoch, dt->epoch + 1);
+	dt_end_unclean(dt, true);
+	dt_update_frozen_count(dt);
+	return 0;
+}
+
+static int dt_msg_rollback(struct dirtytrack *dt)
+{
+	if (!dt->frozen)
+		return -ENOENT;
+	dt_invalidate(dt);
+	dt_bitmap_merge(dt_live_locked(dt), dt->frozen, dt->nr_clusters);
+	dt_bitmap_free(dt->frozen);
+	dt->frozen = NULL;
+	smp_store_release(&dt->epoch, dt->epoch + 1);
+	dt_update_frozen_count(dt);
+	return 0;
+}
+
+static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
+		       const char *len_arg)
+{
+	u64 start, len;
+
+	if (kstrtoull(start_arg, 10, &start) || kstrtoull(len_arg, 10, &len) ||
+	    !len)
+		return -EINVAL;
+	if (start >= dt->ti->len || len > dt->ti->len - start)
+		return -ERANGE;
+	dt_invalidate(dt);
+	dt_mark_live(dt, start >> dt->cluster_shift,
+		     (start + len - 1) >> dt->cluster_shift);
+	return 0;
+}
+
+/*
+ * bitmap <live|frozen> <first_group>: read-only, safe to repeat.  Encodes
+ * as many 8-byte groups as fit in @result (see dm-dirtytrack-abi.h).
+ */
+#define DT_REPLY_HEADER_MAX 64	/* "<epoch> <first_group> <nr_groups> " */
+#define DT_REPLY_ITEM_MAX 18	/* "z<16 hex>." */
+
+static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
+			 const char *first_arg, char *result, unsigned int maxlen)
+{
+	u64 nr_groups = DIV_ROUND_UP(dt->nr_clusters, DT_GROUP_CLUSTERS);
+	struct dt_bitmap *bm;
+	u64 first, g, zeros = 0;
+	char *p, *end;
+	int header;
+
+	if (kstrtoull(first_arg, 10, &first))
+		return -EINVAL;
+	if (!strcmp(set, DT_SET_LIVE))
+		bm = dt_live_locked(dt);
+	else if (!strcmp(set, DT_SET_FROZEN))
+		bm = dt->frozen;
+	else
+		return -EINVAL;
+	if (!bm)
+		return -ENOENT;
+	/* Room for the header, one item, and the slack dm core needs. */
+	if (maxlen < DT_REPLY_HEADER_MAX + DT_REPLY_ITEM_MAX + 2)
+		return -ENOSPC;
+	if (first > nr_groups)
+		first = nr_groups;
+
+	p = result + DT_REPLY_HEADER_MAX;
+	end = result + maxlen - 2;	/* strlen + 1 < maxlen: no overflow */
+	for (g = first; g < nr_groups; g++) {
+		const u8 *bytes = (const u8 *)bm->bits + g * DT_GROUP_BYTES;
+		u64 v;
+
+		/* Room for a pending zero run and this group, always. */
+		if (end - p < 2 * DT_REPLY_ITEM_MAX)
+			break;
+		memcpy(&v, bytes, sizeof(v));
+		if (!v) {
+			zeros++;
+			continue;
+		}
+		if (zeros) {
+			p += sprintf(p, "%c%llx%c", DT_ZERO_RUN, zeros,
+				     DT_ZERO_RUN_END);
+			zeros = 0;
+		}
+		p = bin2hex(p, bytes, DT_GROUP_BYTES);
+	}
+	if (zeros)
+		p += sprintf(p, "%c%llx%c", DT_ZERO_RUN, zeros, DT_ZERO_RUN_END);
+	*p = '\0';
+
+	header = scnprintf(result, DT_REPLY_HEADER_MAX, "%lu %llu %llu ",
+			   READ_ONCE(dt->epoch), first, g - first);
+	memmove(result + header, result + DT_REPLY_HEADER_MAX,
+		p - (result + DT_REPLY_HEADER_MAX) + 1);
+	return 1;
+}
+
+static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
+		      char *result, unsigned int maxlen)
+{
+	struct dirtytrack *dt = ti->private;
+	int r = -EINVAL;
+
+	if (!argc)
+		return -EINVAL;
+
+	mutex_lock(&dt->lock);
+	if (!strcasecmp(argv[0], DT_MSG_BITMAP)) {
+		if (argc == 3)
+			r = dt_msg_bitmap(dt, argv[1], argv[2], result, maxlen);
+		goto out;
+	}
+
+	/* Everything else changes state, which needs the metadata owned. */
+	if (!test_bit(DT_F_OWNER, &dt->flags)) {
+		r = -EBUSY;
+		goto out;
+	}
+	if (!strcasecmp(argv[0], DT_MSG_CLEAR) && argc == 1)
+		r = dt_msg_clear(dt);
+	else if (!strcasecmp(argv[0], DT_MSG_CHECKPOINT) && argc == 1)
+		r = dt_msg_checkpoint(dt);
+	else if (!strcasecmp(argv[0], DT_MSG_COMMIT) && argc == 1)
+		r = dt_msg_commit(dt);
+	else if (!strcasecmp(argv[0], DT_MSG_ROLLBACK) && argc == 1)
+		r = dt_msg_rollback(dt);
+	else if (!strcasecmp(argv[0], DT_MSG_MARK) && argc == 3)
+		r = dt_msg_mark(dt, argv[1], argv[2]);
+	else
+		DMWARN_LIMIT("%s: unrecognised message '%s' with %u arguments",
+			     dm_table_device_name(ti->table), argv[0], argc - 1);
+out:
+	mutex_unlock(&dt->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status                                                              */
+/* ------------------------------------------------------------------ */
+
+static const char *dt_health_name(enum dt_health health)
+{
+	switch (health) {
+	case DT_HEALTH_IS_UNCLEAN:
+		return DT_HEALTH_UNCLEAN;
+	case DT_HEALTH_IS_METADATA_ERROR:
+		return DT_HEALTH_METADATA_ERROR;
+	default:
+		return DT_HEALTH_OK;
+	}
+}
+
+/*
+ * Status, answered from memory without sleeping (also while suspended):
+ *
+ *   <cluster_sectors> <clusters> <dirty_clusters> <frozen_clusters|->
+ *   <mode> <health> <uuid> <sequence>
+ *
+ * mode is "default" or "crash_safe"; health is "ok", "unclean_shutdown"
+ * (every cluster counted dirty until the next clear or commit) or
+ * "metadata_error" (metadata I/O failed; data I/O unaffected).
+ */
+static void dt_status(struct dm_target *ti, status_type_t type,
+		      unsigned int status_flags, char *result,
+		      unsigned int maxlen)
+{
+	struct dirtytrack *dt = ti->private;
+	unsigned int sz = 0;
+	long dirty, frozen;
+	enum dt_health health;
+	u8 uuid[DT_UUID_SIZE];
+	u64 sequence;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		rcu_read_lock();
+		dirty = atomic_long_read(&rcu_dereference(dt->live)->nr_set);
+		rcu_read_unlock();
+		spin_lock(&dt->state_lock);
+		frozen = dt->frozen_clusters;
+		health = dt->health;
+		memcpy(uuid, dt->sb.uuid, sizeof(uuid));
+		sequence = dt->sb.sequence;
+		spin_unlock(&dt->state_lock);
+
+		DMEMIT("%u %llu %ld ", dt->cluster_sectors, dt->nr_clusters,
+		       dirty);
+		if (frozen < 0)
+			DMEMIT("- ");
+		else
+			DMEMIT("%ld ", frozen);
+		DMEMIT("%s %s %pUb %llu",
+		       dt->crash_safe ? DT_MODE_CRASH_SAFE : DT_MODE_DEFAULT,
+		       dt_health_name(health), uuid, sequence);
+		break;
+
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s %s %u", dt->metadata_dev->name, dt->data_dev->name,
+		       dt->cluster_sectors);
+		if (dt->crash_safe)
+			DMEMIT(" 1 %s", DT_FEATURE_CRASH_SAFE);
+		break;
+
+	case STATUSTYPE_IMA:
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",metadata_device_name=%s,data_device_name=%s,cluster_sectors=%u,crash_safe=%c;",
+		       dt->metadata_dev->name, dt->data_dev->name,
+		       dt->cluster_sectors, dt->crash_safe ? 'y' : 'n');
+		break;
+	}
+}
+
+static int dt_iterate_devices(struct dm_target *ti,
+			      iterate_devices_callout_fn fn, void *data)
+{
+	struct dirtytrack *dt = ti->private;
+
+	/* Only the data device shapes the queue limits. */
+	return fn(ti, dt->data_dev, 0, ti->len, data);
+}
+
+static struct target_type dirtytrack_target = {
+	.name = "dirtytrack",
+	.version = {1, 0, 0},
+	.module = THIS_MODULE,
+	.ctr = dt_ctr,
+	.dtr = dt_dtr,
+	.map = dt_map,
+	.end_io = dt_end_io,
+	.postsuspend = dt_postsuspend,
+	.preresume = dt_preresume,
+	.status = dt_status,
+	.message = dt_message,
+	.iterate_devices = dt_iterate_devices,
+};
+
+static int __init dm_dirtytrack_init(void)
+{
+	int r = dm_register_target(&dirtytrack_target);
+
+	if (r < 0)
+		DMERR("register failed %d", r);
+	return r;
+}
+
+static void __exit dm_dirtytrack_exit(void)
+{
+	dm_unregister_target(&dirtytrack_target);
+}
+
+module_init(dm_dirtytrack_init);
+module_exit(dm_dirtytrack_exit);
+
+MODULE_DESCRIPTION(DM_NAME " target that tracks changed clusters for incremental backup");
+MODULE_AUTHOR("The dm-dirtytrack authors");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS("dm-dirtytrack");
