@@ -1,0 +1,899 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * Pure functions of dirtyctl: parsing of the target's untrusted text,
+ * bitmap to extents, extents to output.  See parse.h for the contracts.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "parse.h"
+
+/* ------------------------------------------------------------------ */
+/* Tokens and numbers                                                  */
+/* ------------------------------------------------------------------ */
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n';
+}
+
+/* Next blank-separated token of *p: its start and length, 0 at the end. */
+static size_t next_token(const char **p, const char **tok)
+{
+	const char *s = *p;
+	size_t n = 0;
+
+	while (is_blank(*s))
+		s++;
+	*tok = s;
+	while (s[n] && !is_blank(s[n]))
+		n++;
+	*p = s + n;
+	return n;
+}
+
+/* Strict decimal of exactly @len characters; 0 or -EINVAL. */
+static int dec_to_u64(const char *s, size_t len, uint64_t *v)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	if (len == 0)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		unsigned int d = (unsigned char)s[i] - '0';
+
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+/* Copies a token of allowed characters into a DT_TOKEN_MAX buffer. */
+static int copy_token(char *dst, const char *tok, size_t len, const char *allowed)
+{
+	size_t i;
+
+	if (len == 0 || len >= DT_TOKEN_MAX)
+		return -EINVAL;
+	for (i = 0; i < len; i++)
+		if (!strchr(allowed, tok[i]))
+			return -EINVAL;
+	memcpy(dst, tok, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+#define WORD_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_"
+#define UUID_CHARS "0123456789abcdefABCDEF-"
+
+/* ------------------------------------------------------------------ */
+/* Status line                                                         */
+/* ------------------------------------------------------------------ */
+
+int dt_parse_status(const char *params, struct dt_status *st)
+{
+	const char *tok[DT_STATUS_FIELDS];
+	size_t len[DT_STATUS_FIELDS];
+	const char *p = params;
+	uint64_t cs;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	if (!params)
+		return -EINVAL;
+	for (i = 0; i < DT_STATUS_FIELDS; i++) {
+		len[i] = next_token(&p, &tok[i]);
+		if (!len[i])
+			return -EINVAL;
+	}
+	if (dec_to_u64(tok[0], len[0], &cs) || !dt_cluster_sectors_valid(cs))
+		return -EINVAL;
+	st->cluster_sectors = (uint32_t)cs;
+	if (dec_to_u64(tok[1], len[1], &st->clusters) || !st->clusters ||
+	    dec_to_u64(tok[2], len[2], &st->dirty_clusters) ||
+	    st->dirty_clusters > st->clusters)
+		return -EINVAL;
+	if (len[3] == 1 && tok[3][0] == '-') {
+		st->has_frozen = 0;
+	} else {
+		if (dec_to_u64(tok[3], len[3], &st->frozen_clusters) ||
+		    st->frozen_clusters > st->clusters)
+			return -EINVAL;
+		st->has_frozen = 1;
+	}
+	if (copy_token(st->mode, tok[4], len[4], WORD_CHARS) ||
+	    copy_token(st->health, tok[5], len[5], WORD_CHARS) ||
+	    copy_token(st->uuid, tok[6], len[6], UUID_CHARS) ||
+	    dec_to_u64(tok[7], len[7], &st->sequence))
+		return -EINVAL;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Geometry                                                            */
+/* ------------------------------------------------------------------ */
+
+int dt_geometry_check(const struct dt_geometry *g)
+{
+	if (!dt_cluster_sectors_valid(g->cluster_sectors) || !g->length)
+		return -EINVAL;
+	if (g->dev_sectors > (UINT64_MAX >> 9))
+		return -EINVAL;
+	if (g->start > g->dev_sectors || g->length > g->dev_sectors - g->start)
+		return -EINVAL;
+	if (g->clusters != dt_nr_clusters(g->length, g->cluster_sectors))
+		return -EINVAL;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Paged bitmap replies                                                */
+/* ------------------------------------------------------------------ */
+
+/* Lowercase hex digit value + 1; 0 for anything else (NUL included). */
+static const unsigned char hex_plus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/* A decimal field of a reply header, ended by a space or NUL. */
+static int reply_field(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	size_t n = 0;
+
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (n > 20 || dec_to_u64(s, n, v))
+		return -EBADMSG;
+	*p = s + n;
+	return 0;
+}
+
+/* One group: 16 hex digits, byte 0 first, each byte high nibble first. */
+static int decode_group(const char *s, uint64_t *word)
+{
+	uint64_t w = 0;
+	unsigned int i;
+
+	for (i = 0; i < 2 * DT_GROUP_BYTES; i += 2) {
+		unsigned int hi = hex_plus1[(unsigned char)s[i]];
+		unsigned int lo;
+
+		if (!hi)
+			return -EBADMSG;
+		lo = hex_plus1[(unsigned char)s[i + 1]];
+		if (!lo)
+			return -EBADMSG;
+		w |= (uint64_t)(((hi - 1) << 4) | (lo - 1)) << (i * 4);
+	}
+	*word = w;
+	return 0;
+}
+
+/* A zero run "z<hex>.", at most 16 digits, 1 <= n <= @room; returns its length. */
+static int decode_zero_run(const char **p, uint64_t room, uint64_t *n)
+{
+	const char *s = *p + 1;
+	uint64_t v = 0;
+	unsigned int i;
+
+	for (i = 0; hex_plus1[(unsigned char)s[i]]; i++) {
+		if (i == 16)
+			return -EBADMSG;
+		v = (v << 4) | (hex_plus1[(unsigned char)s[i]] - 1U);
+	}
+	if (i == 0 || s[i] != DT_ZERO_RUN_END || v == 0 || v > room)
+		return -EBADMSG;
+	*p = s + i + 1;
+	*n = v;
+	return 0;
+}
+
+int dt_decode_reply(const char *reply, uint64_t first_group, uint64_t clusters,
+		    uint64_t *words, struct dt_reply *r)
+{
+	uint64_t ngroups = dt_groups(clusters);
+	const char *p = reply;
+	uint64_t g, end, n;
+	unsigned int tail;
+
+	if (!p || reply_field(&p, &r->epoch) || *p++ != ' ' ||
+	    reply_field(&p, &r->first_group) || *p++ != ' ' ||
+	    reply_field(&p, &r->nr_groups))
+		return -EBADMSG;
+	if (r->first_group != first_group)
+		return -EBADMSG;
+	if (r->nr_groups == 0) {
+		if (*p == ' ')
+			p++;
+	} else {
+		if (first_group >= ngroups || r->nr_groups > ngroups - first_group)
+			return -EBADMSG;
+		if (*p++ != ' ')
+			return -EBADMSG;
+		end = first_group + r->nr_groups;
+		for (g = first_group; g < end; ) {
+			if (*p == DT_ZERO_RUN) {
+				if (decode_zero_run(&p, end - g, &n))
+					return -EBADMSG;
+				memset(words + g, 0, n * sizeof(*words));
+				g += n;
+			} else {
+				if (decode_group(p, &words[g]))
+					return -EBADMSG;
+				p += 2 * DT_GROUP_BYTES;
+				g++;
+			}
+		}
+		tail = clusters % DT_GROUP_CLUSTERS;
+		if (end == ngroups && tail && (words[ngroups - 1] >> tail))
+			return -EBADMSG;
+	}
+	if (*p == '\n')
+		p++;
+	return *p ? -EBADMSG : 0;
+}
+
+int dt_read_bitmap(dt_fetch_fn fetch, void *ctx, uint64_t clusters,
+		   uint64_t *words)
+{
+	uint64_t ngroups = dt_groups(clusters);
+	uint64_t g = 0, epoch = 0;
+	int have_epoch = 0, restarted = 0;
+	struct dt_reply r;
+	char *reply;
+	int ret;
+
+	while (g < ngroups) {
+		reply = NULL;
+		ret = fetch(ctx, g, &reply);
+		if (ret)
+			return ret;
+		ret = dt_decode_reply(reply, g, clusters, words, &r);
+		free(reply);
+		if (ret)
+			return ret;
+		if (have_epoch && r.epoch != epoch) {
+			/* The sets were swapped, cleared or merged: start again. */
+			if (restarted)
+				return -EAGAIN;
+			restarted = 1;
+			have_epoch = 0;
+			g = 0;
+			continue;
+		}
+		epoch = r.epoch;
+		have_epoch = 1;
+		if (r.nr_groups == 0)
+			return -EBADMSG;	/* the bitmap ends before its last group */
+		g += r.nr_groups;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Bitmap arithmetic                                                   */
+/* ------------------------------------------------------------------ */
+
+static inline uint64_t mask_from(unsigned int bit)
+{
+	return bit >= 64 ? 0 : ~0ULL << bit;
+}
+
+uint64_t dt_count_bits(const uint64_t *words, uint64_t from, uint64_t to)
+{
+	uint64_t n = 0, g, last;
+
+	if (from >= to)
+		return 0;
+	g = from / 64;
+	last = (to - 1) / 64;
+	if (g == last)
+		return __builtin_popcountll(words[g] & mask_from(from % 64) &
+					    ~mask_from((to - 1) % 64 + 1));
+	n = __builtin_popcountll(words[g] & mask_from(from % 64));
+	for (g++; g < last; g++)
+		n += __builtin_popcountll(words[g]);
+	return n + __builtin_popcountll(words[last] & ~mask_from((to - 1) % 64 + 1));
+}
+
+int dt_walk_extents(const uint64_t *words, uint64_t clusters,
+		    dt_extent_fn fn, void *ctx)
+{
+	uint64_t ngroups = dt_groups(clusters);
+	uint64_t g, run_start = 0;
+	unsigned int tail = clusters % 64;
+	int in_run = 0;
+	int ret;
+
+	for (g = 0; g < ngroups; g++) {
+		uint64_t w = words[g];
+		uint64_t base = g * 64;
+		unsigned int pos = 0;
+
+		if (g == ngroups - 1 && tail)
+			w &= ~mask_from(tail);
+		if (in_run ? w == ~0ULL : w == 0)
+			continue;
+		for (;;) {
+			uint64_t m;
+
+			if (!in_run) {
+				m = w & mask_from(pos);
+				if (!m)
+					break;
+				pos = __builtin_ctzll(m);
+				run_start = base + pos;
+				in_run = 1;
+			}
+			m = ~w & mask_from(pos);
+			if (!m)
+				break;
+			pos = __builtin_ctzll(m);
+			ret = fn(ctx, run_start, base + pos - run_start);
+			if (ret)
+				return ret;
+			in_run = 0;
+		}
+	}
+	return in_run ? fn(ctx, run_start, clusters - run_start) : 0;
+}
+
+void dt_dirty_map(const uint64_t *words, uint64_t clusters, unsigned int width,
+		  char *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < width; i++) {
+		uint64_t from = clusters * i / width;
+		uint64_t to = clusters * (i + 1) / width;
+		uint64_t size = to - from;
+		uint64_t n = dt_count_bits(words, from, to);
+
+		if (n == 0)
+			out[i] = ' ';
+		else if (n * 4 < size)
+			out[i] = '.';
+		else if (n * 4 < size * 3)
+			out[i] = ':';
+		else
+			out[i] = '#';
+	}
+	out[width] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* Buffered output                                                     */
+/* ------------------------------------------------------------------ */
+
+#define WRITER_FD_BUFFER	(1U << 20)
+#define WRITER_MEM_BUFFER	4096U
+#define LINE_MAX_BYTES		128U	/* longest line a dump writes at once */
+
+int dt_writer_init(struct dt_writer *w, int fd)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->cap = fd >= 0 ? WRITER_FD_BUFFER : WRITER_MEM_BUFFER;
+	w->buf = malloc(w->cap);
+	if (!w->buf)
+		return w->err = -ENOMEM;
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int dt_writer_flush(struct dt_writer *w)
+{
+	if (w->fd >= 0 && w->len && !w->err)
+		w->err = write_all(w->fd, w->buf, w->len);
+	if (w->fd >= 0)
+		w->len = 0;
+	return w->err;
+}
+
+/* Room for @n more bytes at the end of the buffer, or NULL after an error. */
+static char *writer_room(struct dt_writer *w, size_t n)
+{
+	if (w->err)
+		return NULL;
+	if (w->cap - w->len >= n)
+		return w->buf + w->len;
+	if (w->fd >= 0) {
+		if (dt_writer_flush(w))
+			return NULL;
+		if (w->cap >= n)
+			return w->buf;
+	}
+	while (w->cap - w->len < n) {
+		size_t cap = w->cap * 2;
+		char *buf = realloc(w->buf, cap);
+
+		if (!buf) {
+			w->err = -ENOMEM;
+			return NULL;
+		}
+		w->buf = buf;
+		w->cap = cap;
+	}
+	return w->buf + w->len;
+}
+
+void dt_writer_put(struct dt_writer *w, const char *s, size_t n)
+{
+	char *p = writer_room(w, n);
+
+	if (p) {
+		memcpy(p, s, n);
+		w->len += n;
+	}
+}
+
+void dt_writer_puts(struct dt_writer *w, const char *s)
+{
+	dt_writer_put(w, s, strlen(s));
+}
+
+void dt_writer_free(struct dt_writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+	w->len = w->cap = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fast integer formatting                                             */
+/* ------------------------------------------------------------------ */
+
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+size_t dt_u64_to_dec(char *p, uint64_t v)
+{
+	char tmp[20];
+	char *e = tmp + sizeof(tmp), *s = e;
+	size_t n;
+
+	while (v >= 100) {
+		unsigned int d = (unsigned int)(v % 100);
+
+		v /= 100;
+		s -= 2;
+		memcpy(s, digit_pairs + 2 * d, 2);
+	}
+	if (v >= 10) {
+		s -= 2;
+		memcpy(s, digit_pairs + 2 * v, 2);
+	} else {
+		*--s = (char)('0' + v);
+	}
+	n = (size_t)(e - s);
+	memcpy(p, s, n);
+	return n;
+}
+
+/* "0x" and at least 8 uppercase hex digits, as ddrescue writes them. */
+static size_t u64_to_ddrescue_hex(char *p, uint64_t v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned int digits = 8;
+	unsigned int i;
+
+	while (digits < 16 && (v >> (4 * digits)))
+		digits++;
+	p[0] = '0';
+	p[1] = 'x';
+	for (i = 0; i < digits; i++)
+		p[2 + i] = hex[(v >> (4 * (digits - 1 - i))) & 0xf];
+	return 2 + digits;
+}
+
+/* ------------------------------------------------------------------ */
+/* dump                                                                */
+/* ------------------------------------------------------------------ */
+
+int dt_format_from_name(const char *name, enum dt_format *fmt)
+{
+	static const char *const names[] = {
+		[DT_FORMAT_RANGES] = "ranges",
+		[DT_FORMAT_BYTES] = "bytes",
+		[DT_FORMAT_JSON] = "json",
+		[DT_FORMAT_DDRESCUE] = "ddrescue",
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(name, names[i])) {
+			*fmt = (enum dt_format)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Puts a ddrescue mapfile comment line, control characters replaced. */
+static void put_comment(struct dt_writer *w, const char *prefix, const char *s)
+{
+	char c[1];
+
+	dt_writer_puts(w, prefix);
+	for (; *s; s++) {
+		c[0] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+		dt_writer_put(w, c, 1);
+	}
+	dt_writer_put(w, "\n", 1);
+}
+
+static void put_ddrescue_line(struct dt_writer *w, uint64_t start, uint64_t nr,
+			      char status)
+{
+	char *p = writer_room(w, LINE_MAX_BYTES), *s = p;
+
+	if (!p)
+		return;
+	p += u64_to_ddrescue_hex(p, start << 9);
+	*p++ = ' ';
+	*p++ = ' ';
+	p += u64_to_ddrescue_hex(p, nr << 9);
+	*p++ = ' ';
+	*p++ = ' ';
+	*p++ = status;
+	*p++ = '\n';
+	w->len += (size_t)(p - s);
+}
+
+void dt_dump_begin(struct dt_dump *d)
+{
+	struct dt_writer *w = d->w;
+	char num[24];
+	char *q;
+
+	d->pos = 0;
+	d->extents = 0;
+	switch (d->format) {
+	case DT_FORMAT_RANGES:
+	case DT_FORMAT_BYTES:
+		break;
+	case DT_FORMAT_JSON:
+		q = dt_json_quote(d->device);
+		if (!q) {
+			w->err = w->err ? w->err : -ENOMEM;
+			return;
+		}
+		dt_writer_puts(w, "{\"device\": ");
+		dt_writer_puts(w, q);
+		dt_writer_puts(w, ", \"cluster_sectors\": ");
+		dt_writer_put(w, num, dt_u64_to_dec(num, d->geo->cluster_sectors));
+		dt_writer_puts(w, ", \"extents\": [");
+		free(q);
+		break;
+	case DT_FORMAT_DDRESCUE:
+		put_comment(w, "# Mapfile. Created by dirtyctl from dm-dirtytrack device ",
+			    d->device);
+		if (d->comment)
+			put_comment(w, "# ", d->comment);
+		dt_writer_puts(w, "# current_pos  current_status  current_pass\n"
+				  "0x00000000     +               1\n"
+				  "#      pos        size  status\n");
+		break;
+	}
+}
+
+void dt_dump_extent(struct dt_dump *d, uint64_t start, uint64_t nr)
+{
+	struct dt_writer *w = d->w;
+	char *p, *s;
+
+	if (d->format == DT_FORMAT_DDRESCUE) {
+		if (start > d->pos)
+			put_ddrescue_line(w, d->pos, start - d->pos, '?');
+		put_ddrescue_line(w, start, nr, '+');
+		d->pos = start + nr;
+		d->extents++;
+		return;
+	}
+	p = s = writer_room(w, LINE_MAX_BYTES);
+	if (!p)
+		return;
+	switch (d->format) {
+	case DT_FORMAT_RANGES:
+		p += dt_u64_to_dec(p, start);
+		*p++ = ' ';
+		p += dt_u64_to_dec(p, nr);
+		*p++ = '\n';
+		break;
+	case DT_FORMAT_BYTES:
+		p += dt_u64_to_dec(p, start << 9);
+		*p++ = ' ';
+		p += dt_u64_to_dec(p, nr << 9);
+		*p++ = '\n';
+		break;
+	case DT_FORMAT_JSON:
+		if (d->extents) {
+			memcpy(p, ",\n  {\"offset\": ", 15);
+			p += 15;
+		} else {
+			memcpy(p, "\n  {\"offset\": ", 14);
+			p += 14;
+		}
+		p += dt_u64_to_dec(p, start << 9);
+		memcpy(p, ", \"length\": ", 12);
+		p += 12;
+		p += dt_u64_to_dec(p, nr << 9);
+		*p++ = '}';
+		break;
+	case DT_FORMAT_DDRESCUE:
+		break;
+	}
+	w->len += (size_t)(p - s);
+	d->extents++;
+}
+
+int dt_dump_end(struct dt_dump *d)
+{
+	switch (d->format) {
+	case DT_FORMAT_RANGES:
+	case DT_FORMAT_BYTES:
+		break;
+	case DT_FORMAT_JSON:
+		dt_writer_puts(d->w, d->extents ? "\n]}\n" : "]}\n");
+		break;
+	case DT_FORMAT_DDRESCUE:
+		if (d->pos < d->geo->dev_sectors)
+			put_ddrescue_line(d->w, d->pos, d->geo->dev_sectors - d->pos, '?');
+		break;
+	}
+	return dt_writer_flush(d->w);
+}
+
+/* Clusters to device sectors, the last cluster clipped to the target. */
+static int dump_cluster_extent(void *ctx, uint64_t first, uint64_t nr)
+{
+	struct dt_dump *d = ctx;
+	const struct dt_geometry *g = d->geo;
+	uint64_t from = first * g->cluster_sectors;
+	uint64_t to = (first + nr) * g->cluster_sectors;
+
+	if (to > g->length)
+		to = g->length;
+	dt_dump_extent(d, g->start + from, to - from);
+	return d->w->err;
+}
+
+int dt_dump_bitmap(struct dt_dump *d, const uint64_t *words)
+{
+	int ret;
+
+	dt_dump_begin(d);
+	ret = dt_walk_extents(words, d->geo->clusters, dump_cluster_extent, d);
+	if (ret)
+		return ret;
+	return dt_dump_end(d);
+}
+
+/* ------------------------------------------------------------------ */
+/* Text helpers                                                        */
+/* ------------------------------------------------------------------ */
+
+char *dt_size_to_human(uint64_t bytes, char buf[DT_HUMAN_MAX])
+{
+	static const char *const units[] = {
+		"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"
+	};
+	unsigned int u = 0;
+	uint64_t unit, whole, tenths;
+
+	while (u < 6 && (bytes >> (10 * (u + 1))))
+		u++;
+	if (u == 0) {
+		snprintf(buf, DT_HUMAN_MAX, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	unit = 1ULL << (10 * u);
+	whole = bytes >> (10 * u);
+	tenths = ((bytes & (unit - 1)) * 10 + unit / 2) / unit;
+	if (tenths == 10) {
+		whole++;
+		tenths = 0;
+	}
+	if (whole == 1024 && u < 6) {
+		u++;
+		whole = 1;
+	}
+	/* whole < 1024 here except for EiB, which tops out at 16. */
+	if (tenths)
+		snprintf(buf, DT_HUMAN_MAX, "%u.%u %s", (unsigned int)whole,
+			 (unsigned int)tenths, units[u]);
+	else
+		snprintf(buf, DT_HUMAN_MAX, "%u %s", (unsigned int)whole, units[u]);
+	return buf;
+}
+
+/* Leading digits of @s into *v; their count, or -EINVAL/-ERANGE. */
+static int leading_u64(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	int n = 0;
+
+	while (s[n] >= '0' && s[n] <= '9') {
+		unsigned int d = (unsigned int)(s[n] - '0');
+
+		if (x > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		x = x * 10 + d;
+		n++;
+	}
+	if (!n)
+		return -EINVAL;
+	*v = x;
+	return n;
+}
+
+static const char *number_problem(const char *s, int err)
+{
+	if (!*s)
+		return "is empty";
+	if (*s == '-')
+		return "must not be negative";
+	if (err == -ERANGE)
+		return "is too large";
+	return "is not a number";
+}
+
+const char *dt_parse_u64(const char *s, uint64_t *v)
+{
+	int n = leading_u64(s, v);
+
+	if (n < 0)
+		return number_problem(s, n);
+	if (s[n])
+		return "is not a number";
+	return NULL;
+}
+
+const char *dt_parse_sectors(const char *s, uint64_t *sectors)
+{
+	static const struct {
+		const char *suffix;
+		unsigned int base;	/* 1024 or 1000 */
+		unsigned int power;
+	} suffixes[] = {
+		{ "k", 1024, 1 }, { "kib", 1024, 1 }, { "kb", 1000, 1 },
+		{ "m", 1024, 2 }, { "mib", 1024, 2 }, { "mb", 1000, 2 },
+		{ "g", 1024, 3 }, { "gib", 1024, 3 }, { "gb", 1000, 3 },
+		{ "t", 1024, 4 }, { "tib", 1024, 4 }, { "tb", 1000, 4 },
+		{ "p", 1024, 5 }, { "pib", 1024, 5 }, { "pb", 1000, 5 },
+		{ "e", 1024, 6 }, { "eib", 1024, 6 }, { "eb", 1000, 6 },
+	};
+	uint64_t v, mult = 1;
+	const char *suffix;
+	unsigned int i, k;
+	int n = leading_u64(s, &v);
+
+	if (n < 0)
+		return number_problem(s, n);
+	suffix = s + n;
+	if (!*suffix || !strcasecmp(suffix, "s")) {
+		*sectors = v;
+		return NULL;
+	}
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (!strcasecmp(suffix, suffixes[i].suffix))
+			break;
+	if (i == sizeof(suffixes) / sizeof(suffixes[0]))
+		return "has an unknown suffix (use s, K, M, G, T, P, E, KiB, KB, ...)";
+	for (k = 0; k < suffixes[i].power; k++)
+		mult *= suffixes[i].base;
+	if (v > UINT64_MAX / mult)
+		return "is too large";
+	v *= mult;
+	if (v % 512)
+		return "is not a multiple of 512 bytes";
+	*sectors = v / 512;
+	return NULL;
+}
+
+void dt_format_uuid(const unsigned char uuid[DT_UUID_SIZE], char out[DT_UUID_STR_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned int i;
+	char *p = out;
+
+	for (i = 0; i < DT_UUID_SIZE; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid[i] >> 4];
+		*p++ = hex[uuid[i] & 0xf];
+	}
+	*p = '\0';
+}
+
+char *dt_json_quote(const char *s)
+{
+	size_t n = strlen(s);
+	char *out, *p;
+
+	if (n > (SIZE_MAX - 3) / 6)
+		return NULL;
+	out = malloc(n * 6 + 3);
+	if (!out)
+		return NULL;
+	p = out;
+	*p++ = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		switch (c) {
+		case '"':  *p++ = '\\'; *p++ = '"'; break;
+		case '\\': *p++ = '\\'; *p++ = '\\'; break;
+		case '\n': *p++ = '\\'; *p++ = 'n'; break;
+		case '\t': *p++ = '\\'; *p++ = 't'; break;
+		case '\r': *p++ = '\\'; *p++ = 'r'; break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				p += sprintf(p, "\\u%04x", c);
+			else
+				*p++ = (char)c;
+		}
+	}
+	*p++ = '"';
+	*p = '\0';
+	return out;
+}
+
+const char *dt_message_error(const char *verb, int err)
+{
+	switch (err) {
+	case ENXIO:
+		return "no such device";
+	case EBUSY:
+		return "device is suspended; resume it first";
+	case EEXIST:
+		if (!strcmp(verb, DT_MSG_CHECKPOINT))
+			return "a checkpoint is already frozen; commit or roll it back first";
+		break;
+	case ENOENT:
+		if (!strcmp(verb, DT_MSG_COMMIT) || !strcmp(verb, DT_MSG_ROLLBACK) ||
+		    !strcmp(verb, DT_MSG_BITMAP))
+			return "nothing is frozen";
+		break;
+	case ERANGE:
+		if (!strcmp(verb, DT_MSG_MARK))
+			return "extent beyond the end of the device";
+		break;
+	case EINVAL:
+		return "the target rejected the message (invalid argument)";
+	case EAGAIN:
+		if (!strcmp(verb, DT_MSG_BITMAP))
+			return "bitmap changed during dump, try again";
+		break;
+	case EBADMSG:
+		return "malformed reply from target";
+	}
+	return NULL;
+}
