@@ -1,0 +1,1888 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * Host unit tests of dirtyctl, TAP output: one test per behaviour, named
+ * as a sentence.  With DIRTYCTL=path/to/dirtyctl in the environment the
+ * command line itself is tested too (usage errors, inspect of images).
+ *
+ *   tests/unit-tests [substring]   run the tests whose name contains it
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "../crc32c.h"
+#include "../inspect.h"
+#include "../output.h"
+#include "../parse.h"
+#include "encode.h"
+
+/* ------------------------------------------------------------------ */
+/* TAP                                                                 */
+/* ------------------------------------------------------------------ */
+
+static unsigned int tests_run, tests_failed;
+static int case_failed;
+static const char *filter;
+static char tmpdir[64];
+static FILE *tap;		/* TAP lines, printed after the plan */
+
+#define tprintf(...) fprintf(tap, __VA_ARGS__)
+
+static int check(int ok, const char *what, const char *file, int line)
+{
+	if (!ok) {
+		tprintf("#   %s:%d: check failed: %s\n", file, line, what);
+		case_failed = 1;
+	}
+	return ok;
+}
+
+#define CHECK(cond) check(!!(cond), #cond, __FILE__, __LINE__)
+
+#define CHECK_U64(a, b) do {						\
+	uint64_t a_ = (a), b_ = (b);					\
+	if (!check(a_ == b_, #a " == " #b, __FILE__, __LINE__))		\
+		tprintf("#     got %" PRIu64 ", want %" PRIu64 "\n", a_, b_); \
+} while (0)
+
+#define CHECK_STR(a, b) do {						\
+	const char *a_ = (a), *b_ = (b);				\
+	if (!check(a_ && b_ && !strcmp(a_, b_), #a " equals " #b,	\
+		   __FILE__, __LINE__))					\
+		tprintf("#     got:\n%s\n#     want:\n%s\n",		\
+		       a_ ? a_ : "(null)", b_ ? b_ : "(null)");	\
+} while (0)
+
+static void begin(void)
+{
+	case_failed = 0;
+}
+
+static void __attribute__((format(printf, 1, 2))) end(const char *fmt, ...)
+{
+	char name[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	tests_run++;
+	if (case_failed)
+		tests_failed++;
+	tprintf("%sok %u - %s\n", case_failed ? "not " : "", tests_run, name);
+}
+
+static void __attribute__((format(printf, 2, 3))) skip(const char *why, const char *fmt, ...)
+{
+	char name[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	tests_run++;
+	tprintf("ok %u - %s # SKIP %s\n", tests_run, name, why);
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static uint64_t *new_bitmap(uint64_t clusters)
+{
+	uint64_t *w = calloc(dt_groups(clusters) + 1, sizeof(*w));
+
+	if (!w)
+		abort();
+	return w;
+}
+
+static void set_bit(uint64_t *w, uint64_t c)
+{
+	w[c / 64] |= 1ULL << (c % 64);
+}
+
+static int test_bit(const uint64_t *w, uint64_t c)
+{
+	return (w[c / 64] >> (c % 64)) & 1;
+}
+
+static void random_bitmap(uint64_t *w, uint64_t clusters, unsigned int percent)
+{
+	uint64_t c;
+
+	memset(w, 0, dt_groups(clusters) * sizeof(*w));
+	for (c = 0; c < clusters; c++)
+		if (rng() % 100 < percent)
+			set_bit(w, c);
+}
+
+/* The output of a dump of @words, as a string. */
+static char *dump_string(const uint64_t *words, const struct dt_geometry *g,
+			 enum dt_format fmt, const char *device, const char *comment)
+{
+	struct dt_writer w;
+	struct dt_dump d = {
+		.w = &w, .format = fmt, .geo = g, .device = device, .comment = comment,
+	};
+	char *s;
+
+	if (dt_writer_init(&w, -1) || dt_dump_bitmap(&d, words))
+		abort();
+	s = strndup(w.buf, w.len);
+	dt_writer_free(&w);
+	return s;
+}
+
+struct extent_list {
+	uint64_t first[64];
+	uint64_t nr[64];
+	unsigned int n;
+};
+
+static int collect_extent(void *ctx, uint64_t first, uint64_t nr)
+{
+	struct extent_list *l = ctx;
+
+	if (l->n == 64)
+		return -E2BIG;
+	l->first[l->n] = first;
+	l->nr[l->n++] = nr;
+	return 0;
+}
+
+/* A fake target answering "bitmap" from memory, as the kernel would. */
+struct fake_target {
+	const uint64_t *words;
+	const uint64_t *next_words;	/* served after an epoch change */
+	uint64_t clusters;
+	uint64_t epoch;
+	size_t maxlen;
+	unsigned int calls;
+	unsigned int change_at[2];	/* change the epoch before these calls */
+	int fail;			/* -errno to fail every call with */
+};
+
+static int fake_fetch(void *ctx, uint64_t first, char **reply)
+{
+	struct fake_target *t = ctx;
+	unsigned int i;
+
+	t->calls++;
+	if (t->fail)
+		return t->fail;
+	for (i = 0; i < 2; i++) {
+		if (t->change_at[i] == t->calls) {
+			t->epoch++;
+			if (t->next_words)
+				t->words = t->next_words;
+		}
+	}
+	*reply = malloc(t->maxlen);
+	if (!*reply)
+		return -ENOMEM;
+	dt_test_encode_page(t->words, t->clusters, first, t->epoch, *reply, t->maxlen);
+	return 0;
+}
+
+/* A fake target answering with canned replies, one per call. */
+struct canned_target {
+	const char *const *replies;
+	unsigned int calls;
+};
+
+static int canned_fetch(void *ctx, uint64_t first, char **reply)
+{
+	struct canned_target *t = ctx;
+
+	(void)first;
+	*reply = strdup(t->replies[t->calls++]);
+	return *reply ? 0 : -ENOMEM;
+}
+
+/* Metadata images in memory. */
+struct mem_image {
+	unsigned char *data;
+	uint64_t len;			/* bytes that exist */
+};
+
+static int mem_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	const struct mem_image *m = ctx;
+
+	if (off > m->len || len > m->len - off)
+		return -ENODATA;
+	memcpy(buf, m->data + off, len);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t cap = 0, len = 0, n;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			buf = realloc(buf, cap);
+			if (!buf)
+				abort();
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, data, len) == (ssize_t)len;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static int command_exists(const char *name)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
+	return system(cmd) == 0;
+}
+
+/* Is @text valid JSON?  1 yes, 0 no, -1 cannot tell (no python3). */
+static int json_valid(const char *text)
+{
+	static int have_python = -1;
+	char path[128], cmd[256];
+
+	if (have_python < 0)
+		have_python = command_exists("python3");
+	if (!have_python)
+		return -1;
+	snprintf(path, sizeof(path), "%s/json", tmpdir);
+	if (write_file(path, text, strlen(text)))
+		return 0;
+	snprintf(cmd, sizeof(cmd),
+		 "python3 -c 'import json,sys; json.load(open(sys.argv[1]))' %s 2>/dev/null",
+		 path);
+	return system(cmd) == 0;
+}
+
+/* Files in tmpdir whose name starts with @prefix. */
+static unsigned int count_files(const char *prefix)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	unsigned int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status line                                                         */
+/* ------------------------------------------------------------------ */
+
+#define UUID1 "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+static void test_status_good(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("128 1638400 12345 - default ok " UUID1 " 7", &st) == 0);
+	CHECK_U64(st.cluster_sectors, 128);
+	CHECK_U64(st.clusters, 1638400);
+	CHECK_U64(st.dirty_clusters, 12345);
+	CHECK(!st.has_frozen);
+	CHECK_STR(st.mode, "default");
+	CHECK_STR(st.health, "ok");
+	CHECK_STR(st.uuid, UUID1);
+	CHECK_U64(st.sequence, 7);
+	end("a well-formed status line is parsed field by field");
+}
+
+static void test_status_frozen(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("8 100 3 42 crash_safe unclean_shutdown " UUID1
+			      " 18446744073709551615", &st) == 0);
+	CHECK(st.has_frozen);
+	CHECK_U64(st.frozen_clusters, 42);
+	CHECK_STR(st.mode, "crash_safe");
+	CHECK_STR(st.health, "unclean_shutdown");
+	CHECK_U64(st.sequence, UINT64_MAX);
+	end("a frozen count in the status line is reported, '-' means nothing is frozen");
+}
+
+static void test_status_short(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("128 1638400 12345 - default ok " UUID1, &st) == -EINVAL);
+	CHECK(dt_parse_status("", &st) == -EINVAL);
+	CHECK(dt_parse_status("   ", &st) == -EINVAL);
+	CHECK(dt_parse_status(NULL, &st) == -EINVAL);
+	end("a status line with fewer than eight fields is rejected");
+}
+
+static void test_status_garbage(void)
+{
+	static const char *const bad[] = {
+		"12a 100 0 - default ok " UUID1 " 7",
+		"128 -100 0 - default ok " UUID1 " 7",
+		"128 100 0x1 - default ok " UUID1 " 7",
+		"128 100 0 -- default ok " UUID1 " 7",
+		"128 100 0 - default ok " UUID1 " 18446744073709551616",
+		"128 99999999999999999999999 0 - default ok " UUID1 " 7",
+		"128 100 0 - Default ok " UUID1 " 7",
+		"128 100 0 - default ok not-a-uuid! 7",
+		"128 100 0 - default ok " UUID1 " +7",
+		"128 0 0 - default ok " UUID1 " 7",
+	};
+	struct dt_status st;
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
+			tprintf("#     accepted: %s\n", bad[i]);
+	end("garbage in any status field is rejected");
+}
+
+static void test_status_counts(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("128 100 101 - default ok " UUID1 " 7", &st) == -EINVAL);
+	CHECK(dt_parse_status("128 100 0 101 default ok " UUID1 " 7", &st) == -EINVAL);
+	CHECK(dt_parse_status("128 100 100 100 default ok " UUID1 " 7", &st) == 0);
+	end("a dirty or frozen count above the cluster count is rejected");
+}
+
+static void test_status_cluster_size(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("100 100 0 - default ok " UUID1 " 7", &st) == -EINVAL);
+	CHECK(dt_parse_status("4 100 0 - default ok " UUID1 " 7", &st) == -EINVAL);
+	CHECK(dt_parse_status("4194304 100 0 - default ok " UUID1 " 7", &st) == -EINVAL);
+	CHECK(dt_parse_status("2097152 100 0 - default ok " UUID1 " 7", &st) == 0);
+	end("a cluster size that is not a power of two from 8 to 2^21 is rejected");
+}
+
+static void test_status_extra_fields(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("128 100 0 - default ok " UUID1 " 7 newfield 9", &st) == 0);
+	CHECK_U64(st.sequence, 7);
+	end("fields a newer target appends to the status line are ignored");
+}
+
+static void test_geometry(void)
+{
+	struct dt_geometry g = {
+		.start = 0, .length = 1001, .dev_sectors = 1001,
+		.cluster_sectors = 8, .clusters = 126,
+	};
+
+	begin();
+	CHECK(dt_geometry_check(&g) == 0);
+	g.clusters = 125;
+	CHECK(dt_geometry_check(&g) == -EINVAL);
+	g.clusters = 126;
+	g.start = 1;
+	CHECK(dt_geometry_check(&g) == -EINVAL);	/* beyond the device */
+	g.dev_sectors = 1002;
+	CHECK(dt_geometry_check(&g) == 0);
+	end("a status whose cluster count disagrees with the table is rejected");
+}
+
+/* ------------------------------------------------------------------ */
+/* Bitmap replies                                                      */
+/* ------------------------------------------------------------------ */
+
+static void test_reply_groups(void)
+{
+	uint64_t words[2] = { 0 };
+	struct dt_reply r;
+
+	begin();
+	CHECK(dt_decode_reply("9 0 2 0100000000000080ff00000000000000", 0, 128,
+			      words, &r) == 0);
+	CHECK_U64(r.epoch, 9);
+	CHECK_U64(r.first_group, 0);
+	CHECK_U64(r.nr_groups, 2);
+	CHECK_U64(words[0], 0x8000000000000001ULL);	/* clusters 0 and 63 */
+	CHECK_U64(words[1], 0xff);			/* clusters 64..71 */
+	end("hex groups decode byte by byte, least significant bit first");
+}
+
+static void test_reply_zero_run(void)
+{
+	uint64_t *words = new_bitmap(64 * 300);
+	struct dt_reply r;
+	unsigned int i;
+	int nonzero = 0;
+
+	begin();
+	memset(words, 0xa5, 300 * sizeof(*words));
+	CHECK(dt_decode_reply("3 0 300 z12c.", 0, 64 * 300, words, &r) == 0);
+	for (i = 0; i < 300; i++)
+		nonzero |= words[i] != 0;
+	CHECK(!nonzero);
+	CHECK_U64(r.nr_groups, 300);
+	free(words);
+	end("a zero run decodes to that many empty groups");
+}
+
+static void test_reply_mixed(void)
+{
+	uint64_t words[5];
+	struct dt_reply r;
+
+	begin();
+	memset(words, 0xff, sizeof(words));
+	CHECK(dt_decode_reply("1 1 4 z1.00000000000000ffz1.8000000000000000\n", 1,
+			      5 * 64, words, &r) == 0);
+	CHECK_U64(words[0], UINT64_MAX);		/* not part of the page */
+	CHECK_U64(words[1], 0);
+	CHECK_U64(words[2], 0xffULL << 56);
+	CHECK_U64(words[3], 0);
+	CHECK_U64(words[4], 0x80);
+	end("a reply mixing groups and zero runs decodes in order from first_group");
+}
+
+static void test_reply_end(void)
+{
+	uint64_t words[2] = { 0 };
+	struct dt_reply r;
+
+	begin();
+	CHECK(dt_decode_reply("5 2 0 ", 2, 128, words, &r) == 0);
+	CHECK_U64(r.nr_groups, 0);
+	CHECK(dt_decode_reply("5 2 0", 2, 128, words, &r) == 0);
+	CHECK(dt_decode_reply("18446744073709551615 0 1 z1.", 0, 64, words, &r) == 0);
+	CHECK_U64(r.epoch, UINT64_MAX);
+	end("an empty reply at the end of the bitmap is accepted and the epoch returned");
+}
+
+static void test_reply_malformed(void)
+{
+	static const struct {
+		const char *reply;
+		uint64_t first;
+		uint64_t clusters;
+		const char *what;
+	} bad[] = {
+		{ "1 0 1 00000000000000FF", 0, 64, "uppercase hex" },
+		{ "1 0 1 00ff", 0, 64, "a short group" },
+		{ "1 0 1 00000000000000fg", 0, 64, "a non-hex digit" },
+		{ "1 0 1 00000000000000ffz1.", 0, 128, "more groups than nr_groups" },
+		{ "1 0 2 00000000000000ff", 0, 128, "fewer groups than nr_groups" },
+		{ "1 0 1 z1", 0, 64, "an unterminated zero run" },
+		{ "1 0 1 z0.", 0, 64, "a zero run of length zero" },
+		{ "1 0 1 z.", 0, 64, "a zero run without a length" },
+		{ "1 0 1 zA.", 0, 64, "a zero run in uppercase hex" },
+		{ "1 0 1 z2.", 0, 128, "a zero run longer than nr_groups" },
+		{ "1 0 1 z00000000000000001.", 0, 64, "a zero run of 17 digits" },
+		{ "1 0 1 zffffffffffffffff.", 0, 64, "a huge zero run" },
+		{ "1 1 1 z1.", 0, 128, "a first_group other than asked" },
+		{ "1 0 2 z2.", 0, 64, "groups beyond the bitmap" },
+		{ "1 2 1 z1.", 2, 128, "groups past the last group" },
+		{ "1 0 1 00000000000000f0", 0, 60, "a bit beyond the last cluster" },
+		{ "1 0 1 z1. x", 0, 64, "trailing garbage" },
+		{ "1 0 1z1.", 0, 64, "no space before the payload" },
+		{ "1  0 1 z1.", 0, 64, "a double space" },
+		{ "-1 0 1 z1.", 0, 64, "a negative epoch" },
+		{ "", 0, 64, "nothing at all" },
+		{ "1 0", 0, 64, "a short header" },
+		{ "99999999999999999999999 0 1 z1.", 0, 64, "an overflowing epoch" },
+		{ "1 0 18446744073709551616 z1.", 0, 64, "an overflowing nr_groups" },
+		{ "1 0 1 0000000000000\n001", 0, 64, "a newline inside a group" },
+	};
+	uint64_t words[4];
+	struct dt_reply r;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		begin();
+		CHECK(dt_decode_reply(bad[i].reply, bad[i].first, bad[i].clusters,
+				      words, &r) == -EBADMSG);
+		end("a reply with %s is rejected", bad[i].what);
+	}
+	begin();
+	CHECK(dt_decode_reply(NULL, 0, 64, words, &r) == -EBADMSG);
+	end("a missing reply is rejected");
+}
+
+static void test_read_pages(void)
+{
+	uint64_t clusters = 64 * 1000 + 17;
+	uint64_t *want = new_bitmap(clusters), *got = new_bitmap(clusters);
+	struct fake_target t = {
+		.words = want, .clusters = clusters, .epoch = 4, .maxlen = 200,
+	};
+	uint64_t g;
+
+	begin();
+	random_bitmap(want, clusters, 2);
+	for (g = 0; g < 1000; g += 7)
+		want[g] = 0;		/* runs of zero groups too */
+	CHECK(dt_read_bitmap(fake_fetch, &t, clusters, got) == 0);
+	CHECK(!memcmp(want, got, dt_groups(clusters) * sizeof(*got)));
+	CHECK(t.calls > 10);
+	free(want);
+	free(got);
+	end("a bitmap spread over many small pages is read back exactly");
+}
+
+static void test_read_restart(void)
+{
+	uint64_t clusters = 64 * 500;
+	uint64_t *a = new_bitmap(clusters), *b = new_bitmap(clusters);
+	uint64_t *got = new_bitmap(clusters);
+	struct fake_target t = {
+		.words = a, .next_words = b, .clusters = clusters, .maxlen = 300,
+		.change_at = { 3, 0 },
+	};
+
+	begin();
+	random_bitmap(a, clusters, 30);
+	random_bitmap(b, clusters, 30);
+	CHECK(dt_read_bitmap(fake_fetch, &t, clusters, got) == 0);
+	CHECK(!memcmp(b, got, dt_groups(clusters) * sizeof(*got)));
+	free(a);
+	free(b);
+	free(got);
+	end("an epoch change between pages restarts the read and yields the new bitmap");
+}
+
+static void test_read_changed_twice(void)
+{
+	uint64_t clusters = 64 * 500;
+	uint64_t *a = new_bitmap(clusters), *got = new_bitmap(clusters);
+	struct fake_target t = {
+		.words = a, .clusters = clusters, .maxlen = 300,
+		.change_at = { 3, 6 },
+	};
+
+	begin();
+	random_bitmap(a, clusters, 30);
+	CHECK(dt_read_bitmap(fake_fetch, &t, clusters, got) == -EAGAIN);
+	CHECK_STR(dt_message_error(DT_MSG_BITMAP, EAGAIN),
+		  "bitmap changed during dump, try again");
+	free(a);
+	free(got);
+	end("a second epoch change fails with 'bitmap changed during dump, try again'");
+}
+
+static void test_read_ends_early(void)
+{
+	static const char *const replies[] = { "1 0 1 z1.", "1 1 0 " };
+	struct canned_target t = { .replies = replies };
+	uint64_t words[2];
+
+	begin();
+	CHECK(dt_read_bitmap(canned_fetch, &t, 128, words) == -EBADMSG);
+	CHECK_U64(t.calls, 2);
+	end("a bitmap that ends before its last group is a malformed reply");
+}
+
+static void test_read_errors(void)
+{
+	static const char *const replies[] = { "1 0 1 z1.", "1 1 1 zz" };
+	struct canned_target c = { .replies = replies };
+	struct fake_target t = { .fail = -ENOENT, .clusters = 64, .maxlen = 100 };
+	uint64_t words[2];
+
+	begin();
+	CHECK(dt_read_bitmap(fake_fetch, &t, 64, words) == -ENOENT);
+	CHECK(dt_read_bitmap(canned_fetch, &c, 128, words) == -EBADMSG);
+	end("errors of the target and malformed pages end the read");
+}
+
+static void test_encoder_matches_kernel_shape(void)
+{
+	uint64_t words[3] = { 0, 0xff, 0 };
+	char reply[200];
+
+	begin();
+	dt_test_encode_page(words, 192, 0, 12, reply, sizeof(reply));
+	CHECK_STR(reply, "12 0 3 z1.ff00000000000000z1.");
+	dt_test_encode_page(words, 192, 3, 12, reply, sizeof(reply));
+	CHECK_STR(reply, "12 3 0 ");
+	end("the test encoder writes replies the way the kernel target does");
+}
+
+/* ------------------------------------------------------------------ */
+/* Extents                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_extents_clean(void)
+{
+	uint64_t *w = new_bitmap(1000);
+	struct extent_list l = { .n = 0 };
+	struct dt_geometry g = {
+		.start = 0, .length = 8000, .dev_sectors = 8000,
+		.cluster_sectors = 8, .clusters = 1000,
+	};
+	char *s;
+
+	begin();
+	CHECK(dt_walk_extents(w, 1000, collect_extent, &l) == 0);
+	CHECK_U64(l.n, 0);
+	s = dump_string(w, &g, DT_FORMAT_RANGES, "d", NULL);
+	CHECK_STR(s, "");
+	free(s);
+	free(w);
+	end("an all-clean bitmap yields no extents");
+}
+
+static void test_extents_all_dirty(void)
+{
+	uint64_t *w = new_bitmap(1000);
+	struct extent_list l = { .n = 0 };
+	struct dt_geometry g = {
+		.start = 0, .length = 7999, .dev_sectors = 7999,
+		.cluster_sectors = 8, .clusters = 1000,
+	};
+	char *s;
+
+	begin();
+	memset(w, 0xff, dt_groups(1000) * sizeof(*w));
+	w[dt_groups(1000) - 1] &= (1ULL << (1000 % 64)) - 1;
+	CHECK(dt_walk_extents(w, 1000, collect_extent, &l) == 0);
+	CHECK_U64(l.n, 1);
+	CHECK_U64(l.first[0], 0);
+	CHECK_U64(l.nr[0], 1000);
+	s = dump_string(w, &g, DT_FORMAT_RANGES, "d", NULL);
+	CHECK_STR(s, "0 7999\n");
+	free(s);
+	free(w);
+	end("an all-dirty bitmap yields one extent covering the whole target");
+}
+
+static void test_extents_coalesce(void)
+{
+	uint64_t *w = new_bitmap(256);
+	struct extent_list l = { .n = 0 };
+	uint64_t c;
+
+	begin();
+	for (c = 60; c < 71; c++)
+		set_bit(w, c);
+	set_bit(w, 127);
+	set_bit(w, 128);
+	for (c = 130; c < 256; c++)
+		set_bit(w, c);
+	CHECK(dt_walk_extents(w, 256, collect_extent, &l) == 0);
+	CHECK_U64(l.n, 3);
+	CHECK_U64(l.first[0], 60);
+	CHECK_U64(l.nr[0], 11);
+	CHECK_U64(l.first[1], 127);
+	CHECK_U64(l.nr[1], 2);
+	CHECK_U64(l.first[2], 130);
+	CHECK_U64(l.nr[2], 126);
+	free(w);
+	end("adjacent dirty clusters coalesce across group boundaries");
+}
+
+static void test_extents_clip(void)
+{
+	uint64_t *w = new_bitmap(126);
+	struct dt_geometry g = {
+		.start = 0, .length = 1001, .dev_sectors = 1001,
+		.cluster_sectors = 8, .clusters = 126,
+	};
+	char *s;
+
+	begin();
+	set_bit(w, 124);
+	set_bit(w, 125);
+	s = dump_string(w, &g, DT_FORMAT_RANGES, "d", NULL);
+	CHECK_STR(s, "992 9\n");
+	free(s);
+	free(w);
+	end("the partial last cluster is clipped to the end of the target");
+}
+
+static void test_extents_start(void)
+{
+	uint64_t *w = new_bitmap(16);
+	struct dt_geometry g = {
+		.start = 1000000, .length = 2048, .dev_sectors = 1002048,
+		.cluster_sectors = 128, .clusters = 16,
+	};
+	char *s;
+
+	begin();
+	set_bit(w, 0);
+	set_bit(w, 5);
+	set_bit(w, 6);
+	set_bit(w, 15);
+	s = dump_string(w, &g, DT_FORMAT_RANGES, "d", NULL);
+	CHECK_STR(s, "1000000 128\n1000640 256\n1001920 128\n");
+	free(s);
+	free(w);
+	end("extents are in device sectors: a non-zero target start shifts them all");
+}
+
+static void test_extents_random(void)
+{
+	static const uint64_t sizes[] = { 1, 63, 64, 65, 128, 1000, 4096, 10007 };
+	static const unsigned int densities[] = { 1, 10, 50, 90, 99 };
+	unsigned int i, k;
+
+	begin();
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (k = 0; k < sizeof(densities) / sizeof(densities[0]); k++) {
+			uint64_t n = sizes[i], c, *w = new_bitmap(n), *back = new_bitmap(n);
+			struct dt_geometry g = {
+				.length = n * 8, .dev_sectors = n * 8,
+				.cluster_sectors = 8, .clusters = n,
+			};
+			char *s = NULL, *line, *save = NULL;
+			uint64_t prev_end = 0;
+			int ordered = 1;
+
+			random_bitmap(w, n, densities[k]);
+			s = dump_string(w, &g, DT_FORMAT_RANGES, "d", NULL);
+			for (line = strtok_r(s, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save)) {
+				unsigned long long start, nr;
+
+				if (sscanf(line, "%llu %llu", &start, &nr) != 2 || !nr ||
+				    start % 8 || nr % 8) {
+					ordered = 0;
+					break;
+				}
+				/* Coalesced: never adjacent to the previous one. */
+				if (start <= prev_end && prev_end)
+					ordered = 0;
+				for (c = start / 8; c < (start + nr) / 8; c++)
+					set_bit(back, c);
+				prev_end = start + nr;
+			}
+			CHECK(ordered);
+			CHECK(!memcmp(w, back, dt_groups(n) * sizeof(*w)));
+			free(s);
+			free(w);
+			free(back);
+		}
+	}
+	end("ranges of random bitmaps are ascending, coalesced and cover exactly the dirty clusters");
+}
+
+static void test_count_bits(void)
+{
+	uint64_t n = 1000, *w = new_bitmap(n);
+	unsigned int i;
+	int all_equal = 1;
+
+	begin();
+	random_bitmap(w, n, 40);
+	for (i = 0; i < 500; i++) {
+		uint64_t a = rng() % (n + 1), b = rng() % (n + 1), c, want = 0;
+
+		if (a > b) {
+			c = a;
+			a = b;
+			b = c;
+		}
+		for (c = a; c < b; c++)
+			want += (uint64_t)test_bit(w, c);
+		all_equal &= dt_count_bits(w, a, b) == want;
+	}
+	CHECK(all_equal);
+	free(w);
+	end("counting the dirty clusters of a range matches a bit-by-bit count");
+}
+
+static void test_dirty_map(void)
+{
+	uint64_t *w = new_bitmap(400), c;
+	char map[8];
+
+	begin();
+	for (c = 100; c < 110; c++)
+		set_bit(w, c);
+	for (c = 200; c < 250; c++)
+		set_bit(w, c);
+	for (c = 300; c < 400; c++)
+		set_bit(w, c);
+	dt_dirty_map(w, 400, 4, map);
+	CHECK_STR(map, " .:#");
+	free(w);
+	end("the status map shows clean, few, some and mostly dirty buckets");
+}
+
+/* ------------------------------------------------------------------ */
+/* dump formats                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The fixed example: a dirtytrack target at sector 2048 of a 3149-sector
+ * device, 1001 sectors long in 8-sector clusters (126, the last one a
+ * single sector); clusters 0-2, 63-64 and 125 dirty.
+ */
+static const struct dt_geometry example_geo = {
+	.start = 2048, .length = 1001, .dev_sectors = 3149,
+	.cluster_sectors = 8, .clusters = 126,
+};
+
+static uint64_t *example_bitmap(void)
+{
+	uint64_t *w = new_bitmap(126);
+
+	set_bit(w, 0);
+	set_bit(w, 1);
+	set_bit(w, 2);
+	set_bit(w, 63);
+	set_bit(w, 64);
+	set_bit(w, 125);
+	return w;
+}
+
+#define EXAMPLE_DDRESCUE \
+	"# Mapfile. Created by dirtyctl from dm-dirtytrack device vm-disk\n" \
+	"# live set, test\n" \
+	"# current_pos  current_status  current_pass\n" \
+	"0x00000000     +               1\n" \
+	"#      pos        size  status\n" \
+	"0x00000000  0x00100000  ?\n" \
+	"0x00100000  0x00003000  +\n" \
+	"0x00103000  0x0003C000  ?\n" \
+	"0x0013F000  0x00002000  +\n" \
+	"0x00141000  0x0003C000  ?\n" \
+	"0x0017D000  0x00000200  +\n" \
+	"0x0017D200  0x0000C800  ?\n"
+
+static void test_format(enum dt_format fmt, const char *want, const char *name)
+{
+	uint64_t *w = example_bitmap();
+	char *s = dump_string(w, &example_geo, fmt, "vm-disk", "live set, test");
+
+	begin();
+	CHECK_STR(s, want);
+	if (fmt == DT_FORMAT_JSON && json_valid(s) == 0)
+		CHECK(!"valid JSON");
+	free(s);
+	free(w);
+	end("dump --format %s writes exactly the expected lines", name);
+}
+
+static void test_formats(void)
+{
+	test_format(DT_FORMAT_RANGES, "2048 24\n2552 16\n3048 1\n", "ranges");
+	test_format(DT_FORMAT_BYTES,
+		    "1048576 12288\n1306624 8192\n1560576 512\n", "bytes");
+	test_format(DT_FORMAT_JSON,
+		    "{\"device\": \"vm-disk\", \"cluster_sectors\": 8, \"extents\": [\n"
+		    "  {\"offset\": 1048576, \"length\": 12288},\n"
+		    "  {\"offset\": 1306624, \"length\": 8192},\n"
+		    "  {\"offset\": 1560576, \"length\": 512}\n"
+		    "]}\n", "json");
+	test_format(DT_FORMAT_DDRESCUE, EXAMPLE_DDRESCUE, "ddrescue");
+}
+
+static void test_json_empty(void)
+{
+	uint64_t *w = new_bitmap(126);
+	char *s = dump_string(w, &example_geo, DT_FORMAT_JSON, "a\"b", NULL);
+
+	begin();
+	CHECK_STR(s, "{\"device\": \"a\\\"b\", \"cluster_sectors\": 8, \"extents\": []}\n");
+	if (json_valid(s) == 0)
+		CHECK(!"valid JSON");
+	free(s);
+	free(w);
+	end("dump --format json of a clean device has an empty extent list and escapes the name");
+}
+
+static void test_ddrescue_clean(void)
+{
+	uint64_t *w = new_bitmap(126);
+	char *s = dump_string(w, &example_geo, DT_FORMAT_DDRESCUE, "d\nx", NULL);
+
+	begin();
+	CHECK_STR(s,
+		  "# Mapfile. Created by dirtyctl from dm-dirtytrack device d?x\n"
+		  "# current_pos  current_status  current_pass\n"
+		  "0x00000000     +               1\n"
+		  "#      pos        size  status\n"
+		  "0x00000000  0x00189A00  ?\n");
+	free(s);
+	free(w);
+	end("a ddrescue mapfile of a clean device is one '?' block covering the device");
+}
+
+static void test_ddrescue_edges(void)
+{
+	uint64_t *w = new_bitmap(126);
+	struct dt_geometry g = {
+		.start = 0, .length = 1008, .dev_sectors = 1008,
+		.cluster_sectors = 8, .clusters = 126,
+	};
+	char *s;
+
+	begin();
+	set_bit(w, 0);
+	set_bit(w, 125);
+	s = dump_string(w, &g, DT_FORMAT_DDRESCUE, "d", NULL);
+	CHECK(strstr(s, "#      pos        size  status\n"
+		     "0x00000000  0x00001000  +\n"
+		     "0x00001000  0x0007C000  ?\n"
+		     "0x0007D000  0x00001000  +\n") != NULL);
+	CHECK(s[strlen(s) - 2] == '+');		/* nothing after the device end */
+	free(s);
+	free(w);
+	end("a ddrescue mapfile starts at 0 and ends at the device size with no empty blocks");
+}
+
+static void test_ddrescuelog(void)
+{
+	char path[128], cmd[512];
+	uint64_t *w;
+	char *s, *listed;
+
+	if (!command_exists("ddrescuelog")) {
+		skip("ddrescuelog not installed",
+		     "GNU ddrescuelog reads the mapfile and lists exactly the changed sectors");
+		return;
+	}
+	begin();
+	w = example_bitmap();
+	s = dump_string(w, &example_geo, DT_FORMAT_DDRESCUE, "vm-disk", "live set, test");
+	snprintf(path, sizeof(path), "%s/map", tmpdir);
+	CHECK(write_file(path, s, strlen(s)) == 0);
+	snprintf(cmd, sizeof(cmd),
+		 "ddrescuelog -b512 -l+ %s > %s/listed 2>&1 && "
+		 "ddrescuelog -b512 -l? %s | wc -l >> %s/listed", path, tmpdir, path, tmpdir);
+	CHECK(system(cmd) == 0);
+	snprintf(path, sizeof(path), "%s/listed", tmpdir);
+	listed = slurp(path);
+	if (CHECK(listed)) {
+		char want[2048], *p = want;
+		unsigned int i;
+
+		for (i = 2048; i < 2072; i++)
+			p += sprintf(p, "%u\n", i);
+		for (i = 2552; i < 2568; i++)
+			p += sprintf(p, "%u\n", i);
+		p += sprintf(p, "3048\n%u\n", 3149 - 41);
+		CHECK_STR(listed, want);
+	}
+	free(listed);
+	free(s);
+	free(w);
+	end("GNU ddrescuelog reads the mapfile and lists exactly the changed sectors");
+}
+
+static void test_format_names(void)
+{
+	enum dt_format f;
+
+	begin();
+	CHECK(dt_format_from_name("ranges", &f) == 0 && f == DT_FORMAT_RANGES);
+	CHECK(dt_format_from_name("bytes", &f) == 0 && f == DT_FORMAT_BYTES);
+	CHECK(dt_format_from_name("json", &f) == 0 && f == DT_FORMAT_JSON);
+	CHECK(dt_format_from_name("ddrescue", &f) == 0 && f == DT_FORMAT_DDRESCUE);
+	CHECK(dt_format_from_name("xml", &f) == -EINVAL);
+	CHECK(dt_format_from_name("Ranges", &f) == -EINVAL);
+	end("the four dump formats are known by name and others are refused");
+}
+
+static void test_writer_fd(void)
+{
+	char path[128];
+	struct dt_writer w;
+	unsigned int i;
+	char *back;
+	int fd, ok = 1;
+
+	begin();
+	snprintf(path, sizeof(path), "%s/writer", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK(dt_writer_init(&w, fd) == 0);
+	for (i = 0; i < 300000; i++)
+		dt_writer_puts(&w, "0123456789\n");
+	CHECK(dt_writer_flush(&w) == 0);
+	dt_writer_free(&w);
+	close(fd);
+	back = slurp(path);
+	CHECK(back && strlen(back) == 300000 * 11);
+	for (i = 0; back && i < 300000; i++)
+		ok &= !memcmp(back + 11 * i, "0123456789\n", 11);
+	CHECK(ok);
+	free(back);
+
+	fd = open("/dev/full", O_WRONLY);
+	if (fd >= 0) {
+		CHECK(dt_writer_init(&w, fd) == 0);
+		for (i = 0; i < 300000; i++)
+			dt_writer_puts(&w, "0123456789\n");
+		CHECK(dt_writer_flush(&w) == -ENOSPC);
+		dt_writer_free(&w);
+		close(fd);
+	}
+	end("the buffered writer writes everything in order and keeps the first write error");
+}
+
+/* ------------------------------------------------------------------ */
+/* -o FILE                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_output_atomic(void)
+{
+	char path[128];
+	struct dt_output o;
+	struct dt_writer w;
+	struct dt_dump d;
+	uint64_t *bm = example_bitmap();
+	struct stat st;
+	mode_t old = umask(022);
+	char *back;
+
+	begin();
+	snprintf(path, sizeof(path), "%s/out-ok", tmpdir);
+	CHECK(write_file(path, "old\n", 4) == 0);
+	CHECK(dt_output_open(&o, path) == 0);
+	d = (struct dt_dump) { .w = &w, .format = DT_FORMAT_RANGES, .geo = &example_geo,
+			       .device = "d" };
+	CHECK(dt_writer_init(&w, o.fd) == 0);
+	CHECK(dt_dump_bitmap(&d, bm) == 0);
+	dt_writer_free(&w);
+	back = slurp(path);
+	CHECK_STR(back, "old\n");		/* untouched until closed */
+	free(back);
+	CHECK(dt_output_close(&o, 1) == 0);
+	back = slurp(path);
+	CHECK_STR(back, "2048 24\n2552 16\n3048 1\n");
+	free(back);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
+	CHECK_U64(count_files("out-ok."), 0);
+	umask(old);
+	free(bm);
+	end("dump -o FILE replaces FILE only when complete, mode 0666 less umask, no temporary left");
+}
+
+static void test_output_failure(void)
+{
+	uint64_t n = 1 << 20, c, *bm = new_bitmap(n);
+	struct dt_geometry g = {
+		.length = n * 8, .dev_sectors = n * 8, .cluster_sectors = 8, .clusters = n,
+	};
+	char path[128];
+	int status = 0;
+	pid_t pid;
+	char *back;
+
+	begin();
+	for (c = 0; c < n; c += 2)
+		set_bit(bm, c);
+	snprintf(path, sizeof(path), "%s/out-fail", tmpdir);
+	CHECK(write_file(path, "old\n", 4) == 0);
+	fflush(tap);
+	pid = fork();
+	if (pid == 0) {
+		/* A file size limit makes write() fail with EFBIG mid-dump. */
+		struct rlimit rl = { .rlim_cur = 65536, .rlim_max = 65536 };
+		struct dt_output o;
+		struct dt_writer w;
+		struct dt_dump d = { .w = &w, .format = DT_FORMAT_RANGES, .geo = &g, .device = "d" };
+		int ret;
+
+		signal(SIGXFSZ, SIG_IGN);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		if (dt_output_open(&o, path) || dt_writer_init(&w, o.fd))
+			_exit(10);
+		ret = dt_dump_bitmap(&d, bm);
+		dt_writer_free(&w);
+		free(bm);		/* valgrind checks the child for leaks too */
+		dt_output_close(&o, 0);
+		_exit(ret == -EFBIG ? 0 : 11);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	back = slurp(path);
+	CHECK_STR(back, "old\n");
+	free(back);
+	CHECK_U64(count_files("out-fail."), 0);
+	free(bm);
+	end("a write error mid-dump leaves FILE as it was and no temporary file");
+}
+
+static void test_output_signal(void)
+{
+	char path[128];
+	int status = 0;
+	pid_t pid;
+
+	begin();
+	snprintf(path, sizeof(path), "%s/out-signal", tmpdir);
+	fflush(tap);
+	pid = fork();
+	if (pid == 0) {
+		struct dt_output o;
+
+		if (dt_output_open(&o, path) || write(o.fd, "partial", 7) != 7)
+			_exit(10);
+		raise(SIGTERM);
+		_exit(11);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+	CHECK(access(path, F_OK) != 0);
+	CHECK_U64(count_files("out-signal"), 0);
+	end("a fatal signal mid-dump removes the temporary file and still kills the process");
+}
+
+/* ------------------------------------------------------------------ */
+/* Numbers and text                                                    */
+/* ------------------------------------------------------------------ */
+
+static void test_parse_sectors_plain(void)
+{
+	uint64_t v = 1;
+
+	begin();
+	CHECK(dt_parse_sectors("0", &v) == NULL && v == 0);
+	CHECK(dt_parse_sectors("123", &v) == NULL && v == 123);
+	CHECK(dt_parse_sectors("18446744073709551615", &v) == NULL && v == UINT64_MAX);
+	CHECK(dt_parse_sectors("8s", &v) == NULL && v == 8);
+	CHECK(dt_parse_sectors("8S", &v) == NULL && v == 8);
+	CHECK(dt_parse_u64("42", &v) == NULL && v == 42);
+	end("plain numbers and the 's' suffix are sectors");
+}
+
+static void test_parse_sectors_suffix(void)
+{
+	uint64_t v = 0;
+
+	begin();
+	CHECK(dt_parse_sectors("4K", &v) == NULL && v == 8);
+	CHECK(dt_parse_sectors("4KiB", &v) == NULL && v == 8);
+	CHECK(dt_parse_sectors("4kib", &v) == NULL && v == 8);
+	CHECK(dt_parse_sectors("1M", &v) == NULL && v == 2048);
+	CHECK(dt_parse_sectors("1g", &v) == NULL && v == 2097152);
+	CHECK(dt_parse_sectors("2TiB", &v) == NULL && v == 4294967296ULL);
+	CHECK(dt_parse_sectors("512KB", &v) == NULL && v == 1000);
+	CHECK(dt_parse_sectors("1E", &v) == NULL && v == (1ULL << 51));
+	end("size suffixes K, M, G, T, P, E (KiB or KB) are bytes converted to sectors");
+}
+
+static void test_parse_sectors_bad(void)
+{
+	static const struct {
+		const char *s;
+		const char *why;
+	} bad[] = {
+		{ "", "is empty" },
+		{ "abc", "is not a number" },
+		{ " 5", "is not a number" },
+		{ "-5", "must not be negative" },
+		{ "18446744073709551616", "is too large" },
+		{ "99999999999999999999999", "is too large" },
+		{ "20E", "is too large" },
+		{ "12x", "has an unknown suffix (use s, K, M, G, T, P, E, KiB, KB, ...)" },
+		{ "1.5G", "has an unknown suffix (use s, K, M, G, T, P, E, KiB, KB, ...)" },
+		{ "1kb", "is not a multiple of 512 bytes" },
+		{ "100", NULL },
+	};
+	uint64_t v;
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *why = dt_parse_sectors(bad[i].s, &v);
+
+		if (bad[i].why)
+			CHECK_STR(why, bad[i].why);
+		else
+			CHECK(why == NULL);
+	}
+	CHECK_STR(dt_parse_u64("12s", &v), "is not a number");
+	CHECK_STR(dt_parse_u64("-1", &v), "must not be negative");
+	end("non-numeric, negative, overflowing and unaligned numbers are refused with a reason");
+}
+
+static void test_u64_to_dec(void)
+{
+	static const uint64_t values[] = {
+		0, 1, 9, 10, 99, 100, 101, 999, 1000, 65536, 4294967295ULL,
+		10000000000000000000ULL, UINT64_MAX,
+	};
+	char got[24], want[24];
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		got[dt_u64_to_dec(got, values[i])] = '\0';
+		snprintf(want, sizeof(want), "%" PRIu64, values[i]);
+		CHECK_STR(got, want);
+	}
+	end("fast decimal formatting matches printf at the edges");
+}
+
+static void test_human(void)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *want;
+	} cases[] = {
+		{ 0, "0 B" }, { 512, "512 B" }, { 1023, "1023 B" }, { 1024, "1 KiB" },
+		{ 1075, "1 KiB" }, { 1126, "1.1 KiB" }, { 1536, "1.5 KiB" },
+		{ 65536, "64 KiB" }, { 1048575, "1 MiB" }, { 1288490188, "1.2 GiB" },
+		{ 107374182400ULL, "100 GiB" }, { 1ULL << 60, "1 EiB" },
+		{ UINT64_MAX, "16 EiB" },
+	};
+	char buf[DT_HUMAN_MAX];
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK_STR(dt_size_to_human(cases[i].bytes, buf), cases[i].want);
+	end("human sizes use binary units with one rounded decimal");
+}
+
+static void test_uuid_json(void)
+{
+	unsigned char uuid[16];
+	char out[DT_UUID_STR_LEN];
+	char *q;
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < 16; i++)
+		uuid[i] = (unsigned char)(0x10 * i + i);
+	dt_format_uuid(uuid, out);
+	CHECK_STR(out, "00112233-4455-6677-8899-aabbccddeeff");
+	q = dt_json_quote("a\"b\\c\n\x01z");
+	CHECK_STR(q, "\"a\\\"b\\\\c\\n\\u0001z\"");
+	free(q);
+	end("uuids print as 8-4-4-4-12 lowercase hex and JSON strings are escaped");
+}
+
+static void test_message_errors(void)
+{
+	begin();
+	CHECK_STR(dt_message_error(DT_MSG_CHECKPOINT, EEXIST),
+		  "a checkpoint is already frozen; commit or roll it back first");
+	CHECK_STR(dt_message_error(DT_MSG_COMMIT, ENOENT), "nothing is frozen");
+	CHECK_STR(dt_message_error(DT_MSG_ROLLBACK, ENOENT), "nothing is frozen");
+	CHECK_STR(dt_message_error(DT_MSG_BITMAP, ENOENT), "nothing is frozen");
+	CHECK_STR(dt_message_error(DT_MSG_CLEAR, EBUSY), "device is suspended; resume it first");
+	CHECK_STR(dt_message_error(DT_MSG_MARK, ERANGE), "extent beyond the end of the device");
+	CHECK_STR(dt_message_error("", ENXIO), "no such device");
+	CHECK_STR(dt_message_error(DT_MSG_BITMAP, EBADMSG), "malformed reply from target");
+	CHECK(dt_message_error(DT_MSG_CLEAR, EIO) == NULL);
+	end("errors of the target become the documented one-line causes");
+}
+
+static void test_crc32c(void)
+{
+	begin();
+	CHECK_U64(dt_crc32c("123456789", 9), 0xE3069283U);
+	CHECK_U64(dt_crc32c("", 0), 0);
+	end("crc32c of \"123456789\" is 0xE3069283");
+}
+
+/* ------------------------------------------------------------------ */
+/* Superblock and inspect                                              */
+/* ------------------------------------------------------------------ */
+
+#define EX_DATA_SECTORS 1000000ULL	/* 7813 clusters of 128, last partial */
+#define EX_CLUSTERS 7813ULL
+
+/* A sound metadata image: live clusters 0-9 and 7812, frozen 5, 6, 7. */
+static struct mem_image make_image(uint32_t flags)
+{
+	struct mem_image m;
+	unsigned char *live, *frozen;
+	struct dt_disk_superblock *sb;
+	unsigned int c;
+
+	m.data = calloc(1, 3 * DT_BLOCK_SIZE);
+	if (!m.data)
+		abort();
+	dt_test_make_superblock(m.data, EX_DATA_SECTORS, 128, flags);
+	m.len = dt_test_metadata_bytes(m.data);
+	live = m.data + DT_BLOCK_SIZE;
+	frozen = m.data + 2 * DT_BLOCK_SIZE;
+	for (c = 0; c < 10; c++)
+		live[c / 8] |= (unsigned char)(1 << (c % 8));
+	live[7812 / 8] |= 1 << (7812 % 8);
+	for (c = 5; c < 8; c++)
+		frozen[c / 8] |= (unsigned char)(1 << (c % 8));
+	sb = (struct dt_disk_superblock *)m.data;
+	sb->dirty_clusters = htole64(11);
+	sb->frozen_clusters = htole64(3);
+	dt_test_seal_superblock(m.data);
+	return m;
+}
+
+static int inspect_image(struct mem_image *m, struct dt_md_info *info)
+{
+	struct dt_md_source src = { .read = mem_read, .ctx = m, .size = m->len };
+
+	return dt_md_inspect(&src, info);
+}
+
+static void test_inspect_sound(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID | DT_SB_FLAG_FROZEN);
+	struct dt_md_info info;
+
+	begin();
+	CHECK_U64(m.len, 3 * DT_BLOCK_SIZE);
+	CHECK(inspect_image(&m, &info) == 0);
+	CHECK(info.state == DT_MD_SOUND);
+	CHECK(info.problem == NULL);
+	CHECK_U64(info.clusters, EX_CLUSTERS);
+	CHECK_U64(info.data_sectors, EX_DATA_SECTORS);
+	CHECK_U64(info.cluster_sectors, 128);
+	CHECK_U64(info.sequence, 7);
+	CHECK_U64(info.generation, 42);
+	CHECK_U64(info.dirty_clusters, 11);
+	CHECK_U64(info.frozen_clusters, 3);
+	CHECK_U64(info.frozen_sequence, 6);
+	CHECK_U64(info.stray_bits, 0);
+	CHECK_U64(info.flags, DT_SB_FLAG_VALID | DT_SB_FLAG_FROZEN);
+	free(m.data);
+	end("a sound metadata image is validated and both bitmaps are counted");
+}
+
+static void test_inspect_unformatted(void)
+{
+	struct mem_image m = { calloc(1, 3 * DT_BLOCK_SIZE), 3 * DT_BLOCK_SIZE };
+	struct dt_md_info info;
+
+	begin();
+	CHECK(inspect_image(&m, &info) == 0);
+	CHECK(info.state == DT_MD_UNFORMATTED);
+	m.data[DT_BLOCK_SIZE - 1] = 1;		/* not all zero: not a superblock */
+	CHECK(inspect_image(&m, &info) == 0);
+	CHECK(info.state == DT_MD_CORRUPT);
+	CHECK_STR(info.problem, "bad magic: not a dirtytrack superblock");
+	free(m.data);
+	end("an all-zero first block is unformatted, anything else unknown is bad magic");
+}
+
+struct corruption {
+	const char *what;
+	const char *sentence;
+	void (*mutate)(struct dt_disk_superblock *sb, struct mem_image *m);
+	int reseal;
+};
+
+static void mut_magic(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->magic = htole32(0x12345678); }
+static void mut_csum(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->uuid[3] ^= 1; }
+static void mut_version(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->version = htole32(2); }
+static void mut_flags(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->flags = htole32(1U << 7); }
+static void mut_block_size(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->block_size = htole32(512); }
+static void mut_cluster_size(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->cluster_sectors = htole32(100); }
+static void mut_data_size(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->data_sectors = 0; }
+static void mut_data_huge(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->data_sectors = htole64((1ULL << 56) + 1); }
+static void mut_clusters(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->nr_clusters = htole64(EX_CLUSTERS + 1); }
+static void mut_bitmap_blocks(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->bitmap_blocks = htole64(2); }
+static void mut_location(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->frozen_block = htole64(3); }
+static void mut_small(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)sb; m->len -= 512; }
+static void mut_dirty(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->dirty_clusters = htole64(EX_CLUSTERS + 1); }
+static void mut_frozen(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->frozen_clusters = htole64(UINT64_MAX); }
+static void mut_reserved(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->reserved[100] = 1; }
+
+static void test_inspect_corruptions(void)
+{
+	static const struct corruption cases[] = {
+		{ "a wrong magic", "bad magic: not a dirtytrack superblock", mut_magic, 1 },
+		{ "a stale checksum", "bad checksum", mut_csum, 0 },
+		{ "format version 2", "unknown format version", mut_version, 1 },
+		{ "an unknown flag", "unknown flags", mut_flags, 1 },
+		{ "a 512-byte block size", "bad block size", mut_block_size, 1 },
+		{ "a cluster size of 100", "bad cluster size", mut_cluster_size, 1 },
+		{ "a zero data size", "bad data size", mut_data_size, 1 },
+		{ "a data size above 2^56", "bad data size", mut_data_huge, 1 },
+		{ "one cluster too many", "cluster count does not match the data size",
+		  mut_clusters, 1 },
+		{ "a bitmap block too many", "bitmap size does not match the cluster count",
+		  mut_bitmap_blocks, 1 },
+		{ "the frozen bitmap in the wrong place", "bad bitmap location",
+		  mut_location, 1 },
+		{ "a device too small for its bitmaps",
+		  "metadata device smaller than its bitmaps", mut_small, 1 },
+		{ "a dirty count above the cluster count", "bad dirty cluster count",
+		  mut_dirty, 1 },
+		{ "a huge frozen count", "bad dirty cluster count", mut_frozen, 1 },
+		{ "a non-zero reserved byte", "reserved bytes not zero", mut_reserved, 1 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mem_image m = make_image(DT_SB_FLAG_VALID);
+		struct dt_disk_superblock sb;
+		struct dt_md_info info;
+
+		begin();
+		memcpy(&sb, m.data, sizeof(sb));
+		cases[i].mutate(&sb, &m);
+		memcpy(m.data, &sb, sizeof(sb));
+		if (cases[i].reseal)
+			dt_test_seal_superblock(m.data);
+		CHECK(inspect_image(&m, &info) == 0);
+		CHECK(info.state == DT_MD_CORRUPT);
+		CHECK_STR(info.problem, cases[i].sentence);
+		free(m.data);
+		end("a superblock with %s is refused: %s", cases[i].what, cases[i].sentence);
+	}
+}
+
+static void test_inspect_stray(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID);
+	struct dt_md_info info;
+
+	begin();
+	m.data[DT_BLOCK_SIZE + EX_CLUSTERS / 8] |= 1 << (EX_CLUSTERS % 8);
+	m.data[3 * DT_BLOCK_SIZE - 1] |= 0x80;	/* last bit of the frozen bitmap */
+	CHECK(inspect_image(&m, &info) == 0);
+	CHECK(info.state == DT_MD_SOUND);
+	CHECK_U64(info.dirty_clusters, 11);
+	CHECK_U64(info.stray_bits, 2);
+	free(m.data);
+	end("bits beyond the last cluster are not counted as dirty but reported as stray");
+}
+
+static void test_inspect_short(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID);
+	struct dt_md_source src = { .read = mem_read, .ctx = &m, .size = m.len };
+	struct dt_md_info info;
+
+	begin();
+	m.len = DT_BLOCK_SIZE + 100;		/* the device shrank after sizing */
+	CHECK(dt_md_inspect(&src, &info) == -ENODATA);
+	m.len = 100;
+	src.size = 100;
+	CHECK(dt_md_inspect(&src, &info) == 0);
+	CHECK(info.state == DT_MD_CORRUPT);
+	CHECK_STR(info.problem, "too small to hold a superblock");
+	m.len = 600;
+	src.size = 600;
+	CHECK(dt_md_inspect(&src, &info) == 0);
+	CHECK_STR(info.problem, "metadata device smaller than its bitmaps");
+	free(m.data);
+	end("short reads and devices too small for a superblock are reported, not read past");
+}
+
+/* ------------------------------------------------------------------ */
+/* The dirtyctl command line                                           */
+/* ------------------------------------------------------------------ */
+
+static const char *dirtyctl;
+
+struct run {
+	int status;
+	char *out;
+	char *err;
+};
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* Runs dirtyctl with @args (NULL-terminated); exit status, stdout, stderr. */
+static struct run run_dirtyctl(const char *first, ...)
+{
+	const char *argv[16];
+	char out[128], err[128];
+	struct run r = { .status = -1 };
+	va_list ap;
+	int n = 0, status;
+	pid_t pid;
+
+	argv[n++] = dirtyctl;
+	va_start(ap, first);
+	for (argv[n] = first; argv[n] && n < 15; argv[++n] = va_arg(ap, const char *))
+		;
+	va_end(ap);
+	argv[n] = NULL;
+	snprintf(out, sizeof(out), "%s/stdout", tmpdir);
+	snprintf(err, sizeof(err), "%s/stderr", tmpdir);
+	fflush(tap);
+	pid = fork();
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		execv(dirtyctl, (char *const *)argv);
+		_exit(127);
+	}
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		r.status = WEXITSTATUS(status);
+	r.out = slurp(out);
+	r.err = slurp(err);
+	return r;
+}
+
+#define TRY_HELP "Try 'dirtyctl --help' for more information.\n"
+
+static void test_cli_version(void)
+{
+	struct run r = run_dirtyctl("-V", NULL);
+
+	begin();
+	CHECK_U64(r.status, 0);
+	CHECK(r.out && !strncmp(r.out, "dirtyctl ", 9) && strchr(r.out, '.'));
+	run_free(&r);
+	r = run_dirtyctl("--help", NULL);
+	CHECK_U64(r.status, 0);
+	CHECK(r.out && strstr(r.out, "checkpoint DEV") && strstr(r.out, "--format"));
+	run_free(&r);
+	end("dirtyctl -V prints its version and --help lists commands and options");
+}
+
+static void test_cli_usage(void)
+{
+	static const struct {
+		const char *args[6];
+		const char *err;
+	} cases[] = {
+		{ { NULL }, "dirtyctl: no command specified\n" TRY_HELP },
+		{ { "frobnicate", "x", NULL }, "dirtyctl: unknown command 'frobnicate'\n" TRY_HELP },
+		{ { "status", NULL }, "dirtyctl: status: missing argument: status DEV\n" TRY_HELP },
+		{ { "status", "a", "b", NULL },
+		  "dirtyctl: status: too many arguments: status DEV\n" TRY_HELP },
+		{ { "status", "a", "--frozen", NULL },
+		  "dirtyctl: option --frozen is not valid with status\n" TRY_HELP },
+		{ { "dump", "a", "--format", "xml", NULL },
+		  "dirtyctl: unknown format 'xml' (ranges, bytes, json, ddrescue)\n" TRY_HELP },
+		{ { "dump", "a", "--json", "--format=ranges", NULL },
+		  "dirtyctl: --json conflicts with --format ranges\n" TRY_HELP },
+		{ { "dump", "a", "-o", NULL },
+		  "dirtyctl: option '-o' requires an argument\n" TRY_HELP },
+		{ { "status", "a", "--bogus", NULL },
+		  "dirtyctl: unrecognized option '--bogus'\n" TRY_HELP },
+		{ { "mark", "a", "abc", "8", NULL },
+		  "dirtyctl: invalid START_SECTOR 'abc': is not a number\n" TRY_HELP },
+		{ { "mark", "a", "8", "99999999999999999999", NULL },
+		  "dirtyctl: invalid NR_SECTORS '99999999999999999999': is too large\n" TRY_HELP },
+		{ { "mark", "a", "--", "8", "-5", NULL },
+		  "dirtyctl: invalid NR_SECTORS '-5': must not be negative\n" TRY_HELP },
+		{ { "mark", "a", "8", "0", NULL },
+		  "dirtyctl: invalid NR_SECTORS '0': must be greater than 0\n" TRY_HELP },
+		{ { "clear", "", NULL }, "dirtyctl: clear: empty argument\n" TRY_HELP },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const *a = cases[i].args;
+		struct run r = run_dirtyctl(a[0], a[0] ? a[1] : NULL,
+					    a[0] && a[1] ? a[2] : NULL,
+					    a[0] && a[1] && a[2] ? a[3] : NULL,
+					    a[0] && a[1] && a[2] && a[3] ? a[4] : NULL, NULL);
+		char line[160];
+
+		begin();
+		CHECK_U64(r.status, 2);
+		CHECK_STR(r.err, cases[i].err);
+		CHECK_STR(r.out, "");
+		run_free(&r);
+		snprintf(line, sizeof(line), "%s", cases[i].err + strlen("dirtyctl: "));
+		line[strcspn(line, "\n")] = '\0';
+		end("usage error exits 2: %s", line);
+	}
+}
+
+static void test_cli_no_device(void)
+{
+	struct run r = run_dirtyctl("status", "dirtyctl-test-no-such-device", NULL);
+
+	begin();
+	/* No device-mapper on a build host, or no such device: either way one line. */
+	CHECK_U64(r.status, 1);
+	CHECK(r.err && !strncmp(r.err, "dirtyctl: ", 10) &&
+	      strchr(r.err, '\n') == r.err + strlen(r.err) - 1);
+	CHECK_STR(r.out, "");
+	run_free(&r);
+	end("status of a device that does not exist fails with one line on stderr, exit 1");
+}
+
+static void write_image(const char *name, const struct mem_image *m, char *path)
+{
+	snprintf(path, 128, "%s/%s", tmpdir, name);
+	if (write_file(path, m->data, (size_t)m->len))
+		abort();
+}
+
+static void test_cli_inspect(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID);
+	char path[128], want[256];
+	struct run r;
+
+	begin();
+	write_image("md-good", &m, path);
+	r = run_dirtyctl("inspect", path, NULL);
+	CHECK_U64(r.status, 0);
+	snprintf(want, sizeof(want), "%s: dirtytrack metadata, format version 1\n"
+		 "valid:           yes\n"
+		 "uuid:            00112233-4455-6677-8899-aabbccddeeff\n", path);
+	CHECK(r.out && !strncmp(r.out, want, strlen(want)));
+	CHECK(r.out && strstr(r.out, "\ndirty clusters:  11\n"));
+	CHECK(r.out && strstr(r.out, "\nfrozen clusters: none\n"));
+	CHECK(r.out && strstr(r.out, "\ndata size:       488.3 MiB (1000000 sectors)\n"));
+	CHECK_STR(r.err, "");
+	run_free(&r);
+	r = run_dirtyctl("inspect", "-b", path, NULL);
+	CHECK(r.out && strstr(r.out, "\ndata size:       512000000 bytes (1000000 sectors)\n"));
+	run_free(&r);
+	free(m.data);
+	end("inspect prints the superblock and the counted bitmaps of a sound image");
+}
+
+static void test_cli_inspect_json(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID);
+	static const char *const keys[] = {
+		"\"valid\": true", "\"uuid\": \"00112233-4455-6677-8899-aabbccddeeff\"",
+		"\"sequence\": 7", "\"data_sectors\": 1000000", "\"cluster_sectors\": 128",
+		"\"clusters\": 7813", "\"dirty_clusters\": 11", "\"frozen_clusters\": null",
+		"\"flags\": [\"valid\"]",
+	};
+	char path[128];
+	unsigned int i;
+	struct run r;
+
+	begin();
+	write_image("md-json", &m, path);
+	r = run_dirtyctl("inspect", "--json", path, NULL);
+	CHECK_U64(r.status, 0);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!CHECK(r.out && strstr(r.out, keys[i])))
+			tprintf("#     missing %s\n", keys[i]);
+	if (r.out && json_valid(r.out) == 0)
+		CHECK(!"valid JSON");
+	run_free(&r);
+	free(m.data);
+
+	m = make_image(DT_SB_FLAG_FROZEN);
+	write_image("md-json2", &m, path);
+	r = run_dirtyctl("inspect", "-J", path, NULL);
+	CHECK(r.out && strstr(r.out, "\"valid\": false"));
+	CHECK(r.out && strstr(r.out, "\"frozen_clusters\": 3"));
+	CHECK(r.out && strstr(r.out, "\"frozen_sequence\": 6"));
+	run_free(&r);
+	free(m.data);
+	end("inspect --json has valid, uuid, sequence, geometry and counts; frozen null unless frozen");
+}
+
+static void test_cli_inspect_errors(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID);
+	struct mem_image zero = { calloc(1, 8192), 8192 };
+	char path[128], want[256];
+	struct run r;
+
+	begin();
+	write_image("md-zero", &zero, path);
+	r = run_dirtyctl("inspect", path, NULL);
+	CHECK_U64(r.status, 1);
+	snprintf(want, sizeof(want), "dirtyctl: %s: unformatted (all zero)\n", path);
+	CHECK_STR(r.err, want);
+	CHECK_STR(r.out, "");
+	run_free(&r);
+
+	m.data[40] ^= 0xff;			/* generation, checksum not updated */
+	write_image("md-csum", &m, path);
+	r = run_dirtyctl("inspect", "--json", path, NULL);
+	CHECK_U64(r.status, 1);
+	snprintf(want, sizeof(want), "dirtyctl: %s: bad checksum\n", path);
+	CHECK_STR(r.err, want);
+	CHECK_STR(r.out, "");
+	run_free(&r);
+
+	r = run_dirtyctl("inspect", "/nonexistent/md", NULL);
+	CHECK_U64(r.status, 1);
+	CHECK_STR(r.err, "dirtyctl: /nonexistent/md: No such file or directory\n");
+	run_free(&r);
+
+	r = run_dirtyctl("inspect", "/dev/null", NULL);
+	CHECK_U64(r.status, 1);
+	CHECK_STR(r.err, "dirtyctl: /dev/null: not a block device or regular file\n");
+	run_free(&r);
+	free(m.data);
+	free(zero.data);
+	end("inspect names the device and what is wrong in one line and exits 1");
+}
+
+/* ------------------------------------------------------------------ */
+
+static const struct {
+	void (*fn)(void);
+	const char *tag;		/* for the filter argument */
+} tests[] = {
+	{ test_status_good, "status" },
+	{ test_status_frozen, "status" },
+	{ test_status_short, "status" },
+	{ test_status_garbage, "status" },
+	{ test_status_counts, "status" },
+	{ test_status_cluster_size, "status" },
+	{ test_status_extra_fields, "status" },
+	{ test_geometry, "status" },
+	{ test_reply_groups, "reply" },
+	{ test_reply_zero_run, "reply" },
+	{ test_reply_mixed, "reply" },
+	{ test_reply_end, "reply" },
+	{ test_reply_malformed, "reply" },
+	{ test_read_pages, "read" },
+	{ test_read_restart, "read" },
+	{ test_read_changed_twice, "read" },
+	{ test_read_ends_early, "read" },
+	{ test_read_errors, "read" },
+	{ test_encoder_matches_kernel_shape, "reply" },
+	{ test_extents_clean, "extent" },
+	{ test_extents_all_dirty, "extent" },
+	{ test_extents_coalesce, "extent" },
+	{ test_extents_clip, "extent" },
+	{ test_extents_start, "extent" },
+	{ test_extents_random, "extent" },
+	{ test_count_bits, "map" },
+	{ test_dirty_map, "map" },
+	{ test_formats, "format" },
+	{ test_json_empty, "format" },
+	{ test_ddrescue_clean, "format" },
+	{ test_ddrescue_edges, "format" },
+	{ test_ddrescuelog, "format" },
+	{ test_format_names, "format" },
+	{ test_writer_fd, "output" },
+	{ test_output_atomic, "output" },
+	{ test_output_failure, "output" },
+	{ test_output_signal, "output" },
+	{ test_parse_sectors_plain, "number" },
+	{ test_parse_sectors_suffix, "number" },
+	{ test_parse_sectors_bad, "number" },
+	{ test_u64_to_dec, "number" },
+	{ test_human, "number" },
+	{ test_uuid_json, "text" },
+	{ test_message_errors, "text" },
+	{ test_crc32c, "inspect" },
+	{ test_inspect_sound, "inspect" },
+	{ test_inspect_unformatted, "inspect" },
+	{ test_inspect_corruptions, "inspect" },
+	{ test_inspect_stray, "inspect" },
+	{ test_inspect_short, "inspect" },
+	{ test_cli_version, "cli" },
+	{ test_cli_usage, "cli" },
+	{ test_cli_no_device, "cli" },
+	{ test_cli_inspect, "cli" },
+	{ test_cli_inspect_json, "cli" },
+	{ test_cli_inspect_errors, "cli" },
+};
+
+static void remove_tmpdir(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int i;
+
+	char *tap_text = NULL;
+	size_t tap_len = 0;
+
+	tap = open_memstream(&tap_text, &tap_len);
+	if (!tap)
+		return 1;
+	filter = argc > 1 ? argv[1] : NULL;
+	dirtyctl = getenv("DIRTYCTL");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/dirtyctl-tests.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (filter && strcmp(tests[i].tag, filter))
+			continue;
+		if (!strcmp(tests[i].tag, "cli") && !dirtyctl) {
+			skip("DIRTYCTL is not set", "command line test %u", i);
+			continue;
+		}
+		tests[i].fn();
+	}
+	remove_tmpdir();
+	fclose(tap);
+	printf("1..%u\n%s", tests_run, tap_text);
+	free(tap_text);
+	if (tests_failed)
+		printf("# %u of %u tests failed\n", tests_failed, tests_run);
+	return tests_failed ? 1 : 0;
+}
