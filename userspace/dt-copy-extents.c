@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * dt-copy-extents - copy a list of byte extents from one file or block
+ * device to the same offsets of another, then make the copy durable.
+ *
+ * The copying half of scripts/dirtytrack-backup: it reads the extents that
+ * "dirtyctl dump --format bytes" prints ("<offset> <length>" per line) on
+ * standard input and copies each one in large chunks, so that a backup run
+ * costs one process however many extents changed.
+ *
+ *   - The source is read with O_DIRECT where it allows it: a block device's
+ *     page cache may hold data older than what a filesystem or an O_DIRECT
+ *     writer put on the device, and a backup must read the device itself.
+ *     Chunks the device refuses to read directly are read through the cache.
+ *   - --sparse: an all-zero chunk is punched out of a regular destination
+ *     (and written as zeros where punching is not supported), so a full
+ *     copy of a mostly empty device stays small and is still exact where
+ *     the destination held data before.
+ *   - The destination is fsync()ed before success is reported.
+ *   - Any failure stops the copy with one line on stderr that names the
+ *     file, the offset and the cause; the exit status is 1.
+ *   - --progress-fd puts a progress line on another descriptor (the
+ *     terminal), so that a caller can keep stderr for the error alone.
+ *
+ * On success it prints "<extents> <bytes>" (what it copied) on stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef DIRTYCTL_VERSION
+#define DIRTYCTL_VERSION "unknown"
+#endif
+
+#define PROG "dt-copy-extents"
+#define EXIT_USAGE 2
+#define CHUNK_BYTES (1U << 20)		/* one read and one write */
+#define ALIGN_BYTES 4096U		/* buffer alignment for O_DIRECT */
+#define PROGRESS_NS 500000000LL		/* progress line refresh */
+
+struct copy {
+	const char *src_name;
+	const char *dst_name;
+	int src_fd;			/* buffered */
+	int src_direct_fd;		/* O_DIRECT, or -1 */
+	int dst_fd;
+	int dst_is_regular;
+	int sparse;			/* --sparse */
+	int punch_works;		/* cleared on the first EOPNOTSUPP */
+	unsigned char *buf;
+	uint64_t extents;		/* copied so far */
+	uint64_t bytes;
+	/* progress line */
+	int progress_fd;		/* -1: none */
+	FILE *progress;
+	int progress_shown;		/* a line without its newline is out */
+	uint64_t total;			/* --total, 0 if unknown */
+	long long start_ns;
+	long long last_ns;
+};
+
+static int progress_on_stderr;	/* a progress line is showing on stderr */
+
+static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (progress_on_stderr) {
+		fputc('\n', stderr);
+		progress_on_stderr = 0;
+	}
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage:\n"
+	      " " PROG " [options] SRC DST < EXTENTS\n\n"
+	      "Copy the byte extents listed on standard input, one \"<offset> <length>\"\n"
+	      "line each, from SRC to the same offsets of DST, then fsync DST.\n"
+	      "Prints \"<extents> <bytes>\" when done.\n\n"
+	      "Options:\n"
+	      " -s, --sparse        punch all-zero chunks out of DST instead of writing them\n"
+	      " -p, --progress      show a progress line on standard error\n"
+	      "     --progress-fd N show it on file descriptor N instead\n"
+	      " -t, --total BYTES   the sum of the lengths, for the progress line\n"
+	      " -h, --help          display this help\n"
+	      " -V, --version       display version\n\n"
+	      "Exit status: 0 copied and synced, 1 failure, 2 usage error.\n", f);
+}
+
+static int usage_error(const char *what)
+{
+	fprintf(stderr, PROG ": %s", what);
+	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* Parses a decimal u64 that fills [s, end); NULL on success. */
+static const char *parse_u64(const char *s, const char *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (s == end)
+		return "missing number";
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return "not a decimal number";
+		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return "number too large";
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	*v = x;
+	return NULL;
+}
+
+/*
+ * Parses one extent line (without its newline).  Returns 1 for an extent,
+ * 0 for a blank or '#' comment line, -1 with *why set on a malformed one.
+ */
+static int parse_extent(const char *line, uint64_t *offset, uint64_t *length,
+			const char **why)
+{
+	const char *sp, *end = line + strlen(line);
+
+	if (line == end || line[0] == '#')
+		return 0;
+	sp = strchr(line, ' ');
+	if (!sp) {
+		*why = "expected \"<offset> <length>\"";
+		return -1;
+	}
+	*why = parse_u64(line, sp, offset);
+	if (!*why)
+		*why = parse_u64(sp + 1, end, length);
+	if (*why)
+		return -1;
+	if (*length == 0) {
+		*why = "zero length";
+		return -1;
+	}
+	if (*offset > (uint64_t)INT64_MAX - *length) {
+		*why = "extent ends beyond the largest file offset";
+		return -1;
+	}
+	return 1;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void show_progress(struct copy *c, int final)
+{
+	long long ns = now_ns();
+	double secs, mib = (double)c->bytes / (1 << 20);
+
+	if (!c->progress || (!final && ns - c->last_ns < PROGRESS_NS))
+		return;
+	c->last_ns = ns;
+	secs = (double)(ns - c->start_ns) / 1e9;
+	fprintf(c->progress, "\r\033[Kcopying: %.1f MiB", mib);
+	if (c->total)
+		fprintf(c->progress, " of %.1f MiB (%d%%)", (double)c->total / (1 << 20),
+			(int)((double)c->bytes * 100 / (double)c->total));
+	if (secs > 0)
+		fprintf(c->progress, ", %.1f MiB/s", mib / secs);
+	c->progress_shown = 1;
+	progress_on_stderr = c->progress == stderr;
+	fflush(c->progress);
+}
+
+/* Ends the progress line, if one is showing. */
+static void end_progress(struct copy *c)
+{
+	if (c->progress && c->progress_shown) {
+		fputc('\n', c->progress);
+		fflush(c->progress);
+		c->progress_shown = 0;
+		progress_on_stderr = 0;
+	}
+}
+
+static int all_zero(const unsigned char *p, size_t len)
+{
+	static const unsigned char zero[4096];
+
+	while (len >= sizeof(zero)) {
+		if (memcmp(p, zero, sizeof(zero)))
+			return 0;
+		p += sizeof(zero);
+		len -= sizeof(zero);
+	}
+	return !memcmp(p, zero, len);
+}
+
+/* One pread(), directly unless the device refuses this one (EINVAL). */
+static ssize_t read_some(struct copy *c, unsigned char *p, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	if (c->src_direct_fd >= 0) {
+		n = pread(c->src_direct_fd, p, len, (off_t)off);
+		if (n >= 0 || errno != EINVAL)
+			return n;
+	}
+	return pread(c->src_fd, p, len, (off_t)off);
+}
+
+/* Reads exactly @len bytes at @off.  Returns 0, or -1 after printing why. */
+static int read_chunk(struct copy *c, uint64_t off, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = read_some(c, c->buf + done, len - done, off + done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			warnx("read %s at offset %" PRIu64 ": %s", c->src_name, off + done,
+			      strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			warnx("read %s at offset %" PRIu64 ": extent lies beyond the end",
+			      c->src_name, off + done);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(struct copy *c, const unsigned char *p, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	while (len) {
+		n = pwrite(c->dst_fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			warnx("write %s at offset %" PRIu64 ": %s", c->dst_name, off,
+			      strerror(errno));
+			return -1;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* An all-zero chunk in --sparse mode: a hole where possible, else zeros. */
+static int write_zero_chunk(struct copy *c, uint64_t off, size_t len)
+{
+	if (c->dst_is_regular && c->punch_works) {
+		if (!fallocate(c->dst_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       (off_t)off, (off_t)len))
+			return 0;
+		if (errno != EOPNOTSUPP && errno != ENOSYS) {
+			warnx("punch a hole in %s at offset %" PRIu64 ": %s", c->dst_name,
+			      off, strerror(errno));
+			return -1;
+		}
+		c->punch_works = 0;
+	}
+	return write_all(c, c->buf, len, off);
+}
+
+static int copy_extent(struct copy *c, uint64_t off, uint64_t len)
+{
+	size_t n;
+
+	while (len) {
+		n = len < CHUNK_BYTES ? (size_t)len : CHUNK_BYTES;
+		if (read_chunk(c, off, n))
+			return -1;
+		if (c->sparse && all_zero(c->buf, n)) {
+			if (write_zero_chunk(c, off, n))
+				return -1;
+		} else if (write_all(c, c->buf, n, off)) {
+			return -1;
+		}
+		off += n;
+		len -= n;
+		c->bytes += n;
+		show_progress(c, 0);
+	}
+	c->extents++;
+	return 0;
+}
+
+static int open_files(struct copy *c)
+{
+	struct stat s, d;
+
+	c->src_fd = open(c->src_name, O_RDONLY | O_CLOEXEC);
+	if (c->src_fd < 0) {
+		warnx("cannot open %s: %s", c->src_name, strerror(errno));
+		return -1;
+	}
+	/* Not every file system does O_DIRECT; then the cache it is. */
+	c->src_direct_fd = open(c->src_name, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	c->dst_fd = open(c->dst_name, O_WRONLY | O_CLOEXEC);
+	if (c->dst_fd < 0) {
+		warnx("cannot open %s: %s", c->dst_name, strerror(errno));
+		return -1;
+	}
+	if (fstat(c->src_fd, &s) || fstat(c->dst_fd, &d)) {
+		warnx("cannot stat %s or %s: %s", c->src_name, c->dst_name, strerror(errno));
+		return -1;
+	}
+	if ((S_ISBLK(s.st_mode) && S_ISBLK(d.st_mode) && s.st_rdev == d.st_rdev) ||
+	    (s.st_dev == d.st_dev && s.st_ino == d.st_ino)) {
+		warnx("%s and %s are the same file", c->src_name, c->dst_name);
+		return -1;
+	}
+	c->dst_is_regular = S_ISREG(d.st_mode);
+	return 0;
+}
+
+static int copy_all(struct copy *c, FILE *in)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	uint64_t lineno = 0, off, n;
+	const char *why;
+	int ret = 0, r;
+
+	while ((len = getline(&line, &cap, in)) > 0) {
+		lineno++;
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
+		r = parse_extent(line, &off, &n, &why);
+		if (r < 0) {
+			warnx("standard input, line %" PRIu64 ": %s", lineno, why);
+			ret = -1;
+			break;
+		}
+		if (r > 0 && copy_extent(c, off, n)) {
+			ret = -1;
+			break;
+		}
+	}
+	if (!ret && ferror(in)) {
+		warnx("cannot read the extent list: %s", strerror(errno));
+		ret = -1;
+	}
+	free(line);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "sparse", no_argument, NULL, 's' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "progress-fd", required_argument, NULL, 'P' },
+		{ "total", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct copy c = { .src_fd = -1, .src_direct_fd = -1, .dst_fd = -1,
+			  .punch_works = 1, .progress_fd = -1 };
+	uint64_t fd;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "spt:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			c.sparse = 1;
+			break;
+		case 'p':
+			c.progress_fd = STDERR_FILENO;
+			break;
+		case 'P':
+			if (parse_u64(optarg, optarg + strlen(optarg), &fd) || fd > INT_MAX)
+				return usage_error("invalid --progress-fd: expected a file descriptor");
+			c.progress_fd = (int)fd;
+			break;
+		case 't':
+			if (parse_u64(optarg, optarg + strlen(optarg), &c.total))
+				return usage_error("invalid --total: expected a number of bytes");
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		case 'V':
+			puts(PROG " " DIRTYCTL_VERSION);
+			return EXIT_SUCCESS;
+		default:
+			fputs("Try '" PROG " --help' for more information.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error("expected SRC and DST");
+	c.src_name = argv[optind];
+	c.dst_name = argv[optind + 1];
+
+	if (posix_memalign((void **)&c.buf, ALIGN_BYTES, CHUNK_BYTES)) {
+		warnx("out of memory");
+		return EXIT_FAILURE;
+	}
+	if (c.progress_fd >= 0) {
+		c.progress = c.progress_fd == STDERR_FILENO ? stderr : fdopen(c.progress_fd, "w");
+		if (!c.progress) {
+			warnx("cannot use file descriptor %d for progress: %s", c.progress_fd,
+			      strerror(errno));
+			return EXIT_FAILURE;
+		}
+	}
+	c.start_ns = now_ns();
+	ret = open_files(&c) || copy_all(&c, stdin) ? -1 : 0;
+	if (!ret && fsync(c.dst_fd)) {
+		warnx("fsync %s: %s", c.dst_name, strerror(errno));
+		ret = -1;
+	}
+	if (!ret && close(c.dst_fd)) {
+		warnx("close %s: %s", c.dst_name, strerror(errno));
+		ret = -1;
+	}
+	if (!ret)
+		show_progress(&c, 1);
+	end_progress(&c);
+	if (ret)
+		return EXIT_FAILURE;
+	printf("%" PRIu64 " %" PRIu64 "\n", c.extents, c.bytes);
+	return fflush(stdout) ? EXIT_FAILURE : EXIT_SUCCESS;
+}
