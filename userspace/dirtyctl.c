@@ -28,8 +28,6 @@
 
 #define PROG "dirtyctl"
 #define EXIT_USAGE 2
-#define MAP_WIDTH 128		/* characters of the status map */
-#define MAP_LINE 64		/* ... per line */
 
 enum {
 	OPT_JSON	= 1 << 0,
@@ -114,75 +112,6 @@ static int fail_errno(const char *dev, const char *verb, int err)
 	why = dt_message_error(verb, -err);
 	warnx("%s: %s", dev, why ? why : strerror(-err));
 	return EXIT_FAILURE;
-}
-
-static const char *human(uint64_t bytes, int exact, char buf[DT_HUMAN_MAX])
-{
-	if (exact) {
-		snprintf(buf, DT_HUMAN_MAX, "%llu bytes", (unsigned long long)bytes);
-		return buf;
-	}
-	return dt_size_to_human(bytes, buf);
-}
-
-/* ------------------------------------------------------------------ */
-/* A minimal JSON object writer for status and inspect                 */
-/* ------------------------------------------------------------------ */
-
-struct json {
-	FILE *f;
-	int members;
-};
-
-static void json_begin(struct json *j, FILE *f)
-{
-	j->f = f;
-	j->members = 0;
-	fputc('{', f);
-}
-
-static void json_key(struct json *j, const char *key)
-{
-	fprintf(j->f, "%s\n  \"%s\": ", j->members++ ? "," : "", key);
-}
-
-static void json_u64(struct json *j, const char *key, uint64_t v)
-{
-	json_key(j, key);
-	fprintf(j->f, "%llu", (unsigned long long)v);
-}
-
-static void json_u64_or_null(struct json *j, const char *key, int present, uint64_t v)
-{
-	if (present) {
-		json_u64(j, key, v);
-	} else {
-		json_key(j, key);
-		fputs("null", j->f);
-	}
-}
-
-static void json_bool(struct json *j, const char *key, int v)
-{
-	json_key(j, key);
-	fputs(v ? "true" : "false", j->f);
-}
-
-static int json_str(struct json *j, const char *key, const char *s)
-{
-	char *q = dt_json_quote(s);
-
-	if (!q)
-		return -ENOMEM;
-	json_key(j, key);
-	fputs(q, j->f);
-	free(q);
-	return 0;
-}
-
-static void json_end(struct json *j)
-{
-	fputs("\n}\n", j->f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -282,120 +211,54 @@ static int read_bitmap(const struct dt_target *t, int frozen, uint64_t **words)
 /* status                                                              */
 /* ------------------------------------------------------------------ */
 
-static int status_json(const struct dt_target *t)
+/* The status map from the live set; a NUL-terminated line or why not. */
+static const char *status_map(const struct dt_target *t, char map[DT_MAP_WIDTH + 1])
 {
 	const struct dt_status *st = &t->status;
-	struct json j;
-
-	json_begin(&j, stdout);
-	if (json_str(&j, "device", t->dev.name) ||
-	    json_str(&j, "uuid", st->uuid))
-		return -ENOMEM;
-	json_u64(&j, "sequence", st->sequence);
-	json_u64(&j, "cluster_sectors", st->cluster_sectors);
-	json_u64(&j, "clusters", st->clusters);
-	json_u64(&j, "dirty_clusters", st->dirty_clusters);
-	json_u64_or_null(&j, "frozen_clusters", st->has_frozen, st->frozen_clusters);
-	if (json_str(&j, "mode", st->mode) || json_str(&j, "health", st->health))
-		return -ENOMEM;
-	json_bool(&j, "suspended", t->dev.suspended);
-	json_u64(&j, "start_sector", t->geo.start);
-	json_u64(&j, "length_sectors", t->geo.length);
-	json_u64(&j, "size_bytes", t->geo.length << 9);
-	json_end(&j);
-	return 0;
-}
-
-/* Bytes covered by @n clusters, at most the target's size. */
-static uint64_t clusters_bytes(const struct dt_geometry *g, uint64_t n)
-{
-	uint64_t sectors = n * g->cluster_sectors;
-
-	return (sectors < g->length ? sectors : g->length) << 9;
-}
-
-static void status_map(const struct dt_target *t)
-{
-	const struct dt_status *st = &t->status;
-	unsigned int width = st->clusters < MAP_WIDTH ? (unsigned int)st->clusters : MAP_WIDTH;
-	char map[MAP_WIDTH + 1];
-	uint64_t *words = NULL;
-	unsigned int i;
-	int ret = 0;
-
-	if (st->dirty_clusters == 0) {
-		memset(map, ' ', width);
-	} else if (st->dirty_clusters == st->clusters) {
-		memset(map, '#', width);
-	} else {
-		ret = read_bitmap(t, 0, &words);
-		if (!ret)
-			dt_dirty_map(words, st->clusters, width, map);
-		free(words);
-	}
-	if (ret) {
-		const char *why = dt_message_error(DT_MSG_BITMAP, -ret);
-
-		printf("map: unavailable (%s)\n", why ? why : strerror(-ret));
-		return;
-	}
-	map[width] = '\0';
-	printf("map: %u cells of about %llu clusters each; %s\n", width,
-	       (unsigned long long)((st->clusters + width - 1) / width), DT_MAP_LEGEND);
-	for (i = 0; i < width; i += MAP_LINE)
-		printf("  |%.*s|\n", MAP_LINE, map + i);
-}
-
-static const char *health_explained(const char *health)
-{
-	if (!strcmp(health, DT_HEALTH_UNCLEAN))
-		return "the device was not shut down cleanly: every cluster counts as "
-		       "changed until the next clear or commit";
-	if (!strcmp(health, DT_HEALTH_METADATA_ERROR))
-		return "the metadata device failed: tracking continues in memory, and "
-		       "every cluster will count as changed after the next activation";
-	return NULL;
-}
-
-static void status_human(const struct dt_target *t, int exact)
-{
-	const struct dt_status *st = &t->status;
-	char changed[DT_HUMAN_MAX], size[DT_HUMAN_MAX], cluster[DT_HUMAN_MAX];
-	char frozen[DT_HUMAN_MAX];
+	unsigned int width = st->clusters < DT_MAP_WIDTH ? (unsigned int)st->clusters :
+			     DT_MAP_WIDTH;
+	uint64_t *words;
 	const char *why;
+	int ret;
 
-	printf("%s: %s of %s changed (%llu of %llu clusters of %s), frozen: ",
-	       t->dev.name, human(clusters_bytes(&t->geo, st->dirty_clusters), exact, changed),
-	       human(t->geo.length << 9, exact, size),
-	       (unsigned long long)st->dirty_clusters, (unsigned long long)st->clusters,
-	       human((uint64_t)st->cluster_sectors << 9, exact, cluster));
-	if (st->has_frozen)
-		printf("%s (%llu clusters)",
-		       human(clusters_bytes(&t->geo, st->frozen_clusters), exact, frozen),
-		       (unsigned long long)st->frozen_clusters);
-	else
-		fputs("none", stdout);
-	printf(", mode %s, health %s, sequence %llu%s\n", st->mode, st->health,
-	       (unsigned long long)st->sequence, t->dev.suspended ? ", suspended" : "");
-	printf("uuid: %s\n", st->uuid);
-	why = health_explained(st->health);
-	if (why)
-		printf("note: %s\n", why);
-	status_map(t);
+	if (st->dirty_clusters == 0 || st->dirty_clusters == st->clusters) {
+		/* Nothing to read: all clean or all dirty. */
+		memset(map, st->dirty_clusters ? '#' : ' ', width);
+		map[width] = '\0';
+		return NULL;
+	}
+	ret = read_bitmap(t, 0, &words);
+	if (ret) {
+		why = dt_message_error(DT_MSG_BITMAP, -ret);
+		return why ? why : strerror(-ret);
+	}
+	dt_dirty_map(words, st->clusters, width, map);
+	free(words);
+	return NULL;
 }
 
 static int cmd_status(struct dt_control *ctl)
 {
+	char map[DT_MAP_WIDTH + 1];
+	struct dt_status_report r;
 	struct dt_target t;
 	int ret = open_target(ctl->args[0], &t, 0);
 
 	if (ret)
 		return ret;
+	r = (struct dt_status_report) {
+		.name = t.dev.name,
+		.st = &t.status,
+		.geo = &t.geo,
+		.suspended = t.dev.suspended,
+	};
 	if (ctl->options & OPT_JSON) {
-		if (status_json(&t))
+		if (dt_print_status_json(stdout, &r))
 			ret = fail_errno(t.arg, "", -ENOMEM);
 	} else {
-		status_human(&t, !!(ctl->options & OPT_BYTES));
+		r.map_error = status_map(&t, map);
+		r.map = r.map_error ? NULL : map;
+		dt_print_status_human(stdout, &r, !!(ctl->options & OPT_BYTES));
 	}
 	dt_device_free(&t.dev);
 	return ret;
@@ -561,36 +424,36 @@ static int inspect_json(const char *path, const struct dt_md_info *m, int in_use
 {
 	int frozen = !!(m->flags & DT_SB_FLAG_FROZEN);
 	char uuid[DT_UUID_STR_LEN];
-	struct json j;
+	struct dt_json j;
 	unsigned int i, n = 0;
 
 	dt_format_uuid(m->uuid, uuid);
-	json_begin(&j, stdout);
-	if (json_str(&j, "device", path))
+	dt_json_begin(&j, stdout);
+	if (dt_json_str(&j, "device", path))
 		return -ENOMEM;
-	json_bool(&j, "valid", !!(m->flags & DT_SB_FLAG_VALID));
-	json_str(&j, "uuid", uuid);
-	json_u64(&j, "sequence", m->sequence);
-	json_u64(&j, "generation", m->generation);
-	json_u64(&j, "version", m->version);
-	json_u64(&j, "data_sectors", m->data_sectors);
-	json_u64(&j, "cluster_sectors", m->cluster_sectors);
-	json_u64(&j, "clusters", m->clusters);
-	json_u64(&j, "bitmap_blocks", m->bitmap_blocks);
-	json_u64(&j, "dirty_clusters", m->dirty_clusters);
-	json_u64_or_null(&j, "frozen_clusters", frozen, m->frozen_clusters);
-	json_u64_or_null(&j, "frozen_sequence", frozen, m->frozen_sequence);
-	json_key(&j, "flags");
+	dt_json_bool(&j, "valid", !!(m->flags & DT_SB_FLAG_VALID));
+	dt_json_str(&j, "uuid", uuid);
+	dt_json_u64(&j, "sequence", m->sequence);
+	dt_json_u64(&j, "generation", m->generation);
+	dt_json_u64(&j, "version", m->version);
+	dt_json_u64(&j, "data_sectors", m->data_sectors);
+	dt_json_u64(&j, "cluster_sectors", m->cluster_sectors);
+	dt_json_u64(&j, "clusters", m->clusters);
+	dt_json_u64(&j, "bitmap_blocks", m->bitmap_blocks);
+	dt_json_u64(&j, "dirty_clusters", m->dirty_clusters);
+	dt_json_u64_or_null(&j, "frozen_clusters", frozen, m->frozen_clusters);
+	dt_json_u64_or_null(&j, "frozen_sequence", frozen, m->frozen_sequence);
+	dt_json_key(&j, "flags");
 	fputc('[', stdout);
 	for (i = 0; i < sizeof(sb_flags) / sizeof(sb_flags[0]); i++)
 		if (m->flags & sb_flags[i].flag)
 			printf("%s\"%s\"", n++ ? ", " : "", sb_flags[i].name);
 	fputc(']', stdout);
-	json_u64(&j, "superblock_dirty_clusters", m->sb_dirty_clusters);
-	json_u64(&j, "superblock_frozen_clusters", m->sb_frozen_clusters);
-	json_u64(&j, "stray_bits", m->stray_bits);
-	json_bool(&j, "in_use", in_use);
-	json_end(&j);
+	dt_json_u64(&j, "superblock_dirty_clusters", m->sb_dirty_clusters);
+	dt_json_u64(&j, "superblock_frozen_clusters", m->sb_frozen_clusters);
+	dt_json_u64(&j, "stray_bits", m->stray_bits);
+	dt_json_bool(&j, "in_use", in_use);
+	dt_json_end(&j);
 	return 0;
 }
 
@@ -614,10 +477,12 @@ static void inspect_human(const char *path, const struct dt_md_info *m, int exac
 	printf("%-17s%s\n", "uuid:", uuid);
 	printf("%-17s%llu\n", "sequence:", (unsigned long long)m->sequence);
 	printf("%-17s%llu\n", "generation:", (unsigned long long)m->generation);
-	printf("%-17s%s (%llu sectors)\n", "data size:", human(m->data_sectors << 9, exact, size),
+	printf("%-17s%s (%llu sectors)\n", "data size:",
+	       dt_size_or_bytes(m->data_sectors << 9, exact, size),
 	       (unsigned long long)m->data_sectors);
 	printf("%-17s%s (%u sectors)\n", "cluster size:",
-	       human((uint64_t)m->cluster_sectors << 9, exact, cluster), m->cluster_sectors);
+	       dt_size_or_bytes((uint64_t)m->cluster_sectors << 9, exact, cluster),
+	       m->cluster_sectors);
 	printf("%-17s%llu\n", "clusters:", (unsigned long long)m->clusters);
 	printf("%-17s%llu blocks each, live at block %llu, frozen at block %llu\n",
 	       "bitmaps:", (unsigned long long)m->bitmap_blocks,

@@ -473,27 +473,42 @@ static const char digit_pairs[201] =
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 	"8081828384858687888990919293949596979899";
 
+static const uint64_t powers_of_10[20] = {
+	1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+	10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+	100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+	100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+	100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL,
+};
+
+/* Digits are written in place from the end: no temporary, no memcpy call. */
 size_t dt_u64_to_dec(char *p, uint64_t v)
 {
-	char tmp[20];
-	char *e = tmp + sizeof(tmp), *s = e;
-	size_t n;
+	unsigned int t, n;
+	char *e;
 
+	if (v < 10) {
+		*p = (char)('0' + v);
+		return 1;
+	}
+	/* log10 from log2: 1233 / 4096 ~ log10(2). */
+	t = ((64U - (unsigned int)__builtin_clzll(v)) * 1233U) >> 12;
+	n = t + 1 - (v < powers_of_10[t]);
+	e = p + n;
 	while (v >= 100) {
 		unsigned int d = (unsigned int)(v % 100);
 
 		v /= 100;
-		s -= 2;
-		memcpy(s, digit_pairs + 2 * d, 2);
+		e -= 2;
+		e[0] = digit_pairs[2 * d];
+		e[1] = digit_pairs[2 * d + 1];
 	}
 	if (v >= 10) {
-		s -= 2;
-		memcpy(s, digit_pairs + 2 * v, 2);
+		e[-2] = digit_pairs[2 * v];
+		e[-1] = digit_pairs[2 * v + 1];
 	} else {
-		*--s = (char)('0' + v);
+		e[-1] = (char)('0' + v);
 	}
-	n = (size_t)(e - s);
-	memcpy(p, s, n);
 	return n;
 }
 
@@ -501,15 +516,15 @@ size_t dt_u64_to_dec(char *p, uint64_t v)
 static size_t u64_to_ddrescue_hex(char *p, uint64_t v)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	unsigned int digits = 8;
-	unsigned int i;
+	unsigned int digits = v >> 32 ? (67U - (unsigned int)__builtin_clzll(v)) / 4 : 8;
+	char *e = p + 2 + digits;
 
-	while (digits < 16 && (v >> (4 * digits)))
-		digits++;
 	p[0] = '0';
 	p[1] = 'x';
-	for (i = 0; i < digits; i++)
-		p[2 + i] = hex[(v >> (4 * (digits - 1 - i))) & 0xf];
+	while (e > p + 2) {
+		*--e = hex[v & 0xf];
+		v >>= 4;
+	}
 	return 2 + digits;
 }
 
@@ -697,6 +712,143 @@ int dt_dump_bitmap(struct dt_dump *d, const uint64_t *words)
 }
 
 /* ------------------------------------------------------------------ */
+/* status and JSON output                                              */
+/* ------------------------------------------------------------------ */
+
+void dt_json_begin(struct dt_json *j, FILE *f)
+{
+	j->f = f;
+	j->members = 0;
+	fputc('{', f);
+}
+
+void dt_json_key(struct dt_json *j, const char *key)
+{
+	fprintf(j->f, "%s\n  \"%s\": ", j->members++ ? "," : "", key);
+}
+
+void dt_json_u64(struct dt_json *j, const char *key, uint64_t v)
+{
+	dt_json_key(j, key);
+	fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+void dt_json_u64_or_null(struct dt_json *j, const char *key, int present, uint64_t v)
+{
+	if (present) {
+		dt_json_u64(j, key, v);
+	} else {
+		dt_json_key(j, key);
+		fputs("null", j->f);
+	}
+}
+
+void dt_json_bool(struct dt_json *j, const char *key, int v)
+{
+	dt_json_key(j, key);
+	fputs(v ? "true" : "false", j->f);
+}
+
+int dt_json_str(struct dt_json *j, const char *key, const char *s)
+{
+	char *q = dt_json_quote(s);
+
+	if (!q)
+		return -ENOMEM;
+	dt_json_key(j, key);
+	fputs(q, j->f);
+	free(q);
+	return 0;
+}
+
+void dt_json_end(struct dt_json *j)
+{
+	fputs("\n}\n", j->f);
+}
+
+int dt_print_status_json(FILE *f, const struct dt_status_report *r)
+{
+	const struct dt_status *st = r->st;
+	struct dt_json j;
+
+	dt_json_begin(&j, f);
+	if (dt_json_str(&j, "device", r->name) || dt_json_str(&j, "uuid", st->uuid))
+		return -ENOMEM;
+	dt_json_u64(&j, "sequence", st->sequence);
+	dt_json_u64(&j, "cluster_sectors", st->cluster_sectors);
+	dt_json_u64(&j, "clusters", st->clusters);
+	dt_json_u64(&j, "dirty_clusters", st->dirty_clusters);
+	dt_json_u64_or_null(&j, "frozen_clusters", st->has_frozen, st->frozen_clusters);
+	if (dt_json_str(&j, "mode", st->mode) || dt_json_str(&j, "health", st->health))
+		return -ENOMEM;
+	dt_json_bool(&j, "suspended", r->suspended);
+	dt_json_u64(&j, "start_sector", r->geo->start);
+	dt_json_u64(&j, "length_sectors", r->geo->length);
+	dt_json_u64(&j, "size_bytes", r->geo->length << 9);
+	dt_json_end(&j);
+	return 0;
+}
+
+/* Bytes covered by @n clusters, at most the target's size. */
+static uint64_t clusters_bytes(const struct dt_geometry *g, uint64_t n)
+{
+	uint64_t sectors = n * g->cluster_sectors;
+
+	return (sectors < g->length ? sectors : g->length) << 9;
+}
+
+static const char *health_explained(const char *health)
+{
+	if (!strcmp(health, DT_HEALTH_UNCLEAN))
+		return "the device was not shut down cleanly: every cluster counts as "
+		       "changed until the next clear or commit";
+	if (!strcmp(health, DT_HEALTH_METADATA_ERROR))
+		return "the metadata device failed: tracking goes on in memory, and "
+		       "every cluster will count as changed after the next activation";
+	return NULL;
+}
+
+void dt_print_status_human(FILE *f, const struct dt_status_report *r, int exact)
+{
+	const struct dt_status *st = r->st;
+	char changed[DT_HUMAN_MAX], size[DT_HUMAN_MAX], cluster[DT_HUMAN_MAX];
+	char frozen[DT_HUMAN_MAX];
+	uint64_t per_cell;
+	const char *why;
+	size_t width, i;
+
+	fprintf(f, "%s: %s of %s changed (%llu of %llu clusters of %s), frozen: ", r->name,
+		dt_size_or_bytes(clusters_bytes(r->geo, st->dirty_clusters), exact, changed),
+		dt_size_or_bytes(r->geo->length << 9, exact, size),
+		(unsigned long long)st->dirty_clusters, (unsigned long long)st->clusters,
+		dt_size_or_bytes((uint64_t)st->cluster_sectors << 9, exact, cluster));
+	if (st->has_frozen)
+		fprintf(f, "%s (%llu clusters)",
+			dt_size_or_bytes(clusters_bytes(r->geo, st->frozen_clusters), exact,
+					 frozen),
+			(unsigned long long)st->frozen_clusters);
+	else
+		fputs("none", f);
+	fprintf(f, ", mode %s, health %s, sequence %llu%s\n", st->mode, st->health,
+		(unsigned long long)st->sequence, r->suspended ? ", suspended" : "");
+	fprintf(f, "uuid: %s\n", st->uuid);
+	why = health_explained(st->health);
+	if (why)
+		fprintf(f, "note: %s\n", why);
+	if (!r->map) {
+		fprintf(f, "map: unavailable (%s)\n", r->map_error ? r->map_error : "unknown");
+		return;
+	}
+	width = strlen(r->map);
+	per_cell = (st->clusters + width - 1) / width;
+	fprintf(f, "map: %zu cells of %s%llu cluster%s; %s\n", width,
+		st->clusters % width ? "about " : "", (unsigned long long)per_cell,
+		per_cell == 1 ? "" : "s", DT_MAP_LEGEND);
+	for (i = 0; i < width; i += DT_MAP_LINE)
+		fprintf(f, "  |%.*s|\n", DT_MAP_LINE, r->map + i);
+}
+
+/* ------------------------------------------------------------------ */
 /* Text helpers                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -731,6 +883,14 @@ char *dt_size_to_human(uint64_t bytes, char buf[DT_HUMAN_MAX])
 			 (unsigned int)tenths, units[u]);
 	else
 		snprintf(buf, DT_HUMAN_MAX, "%u %s", (unsigned int)whole, units[u]);
+	return buf;
+}
+
+const char *dt_size_or_bytes(uint64_t bytes, int exact, char buf[DT_HUMAN_MAX])
+{
+	if (!exact)
+		return dt_size_to_human(bytes, buf);
+	snprintf(buf, DT_HUMAN_MAX, "%llu bytes", (unsigned long long)bytes);
 	return buf;
 }
 

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../kernel/dm-dirtytrack-abi.h"
 
@@ -130,6 +131,9 @@ typedef int (*dt_extent_fn)(void *ctx, uint64_t first_cluster,
 int dt_walk_extents(const uint64_t *words, uint64_t clusters,
 		    dt_extent_fn fn, void *ctx);
 
+#define DT_MAP_WIDTH	128	/* cells of the status map */
+#define DT_MAP_LINE	64	/* cells per printed line */
+
 /*
  * dt_dirty_map - summarise the bitmap in @width characters (@width <=
  * clusters), each a bucket of about clusters / width clusters:
@@ -201,6 +205,43 @@ void dt_dump_extent(struct dt_dump *d, uint64_t start_sector, uint64_t nr_sector
 int dt_dump_end(struct dt_dump *d);
 
 /* ------------------------------------------------------------------ */
+/* status and JSON output                                              */
+/* ------------------------------------------------------------------ */
+
+/* Everything "dirtyctl status" shows about one device. */
+struct dt_status_report {
+	const char *name;		/* dm name */
+	const struct dt_status *st;
+	const struct dt_geometry *geo;
+	int suspended;
+	const char *map;		/* dt_dirty_map() of the live set, or NULL */
+	const char *map_error;		/* why there is no map, or NULL */
+};
+
+/*
+ * The at-a-glance line, the uuid, a note when health is not ok, and the
+ * map; sizes in bytes with @exact, else human.
+ */
+void dt_print_status_human(FILE *f, const struct dt_status_report *r, int exact);
+
+/* The status as a JSON object; 0 or -ENOMEM. */
+int dt_print_status_json(FILE *f, const struct dt_status_report *r);
+
+/* A minimal writer of one flat JSON object, one member per line. */
+struct dt_json {
+	FILE *f;
+	int members;
+};
+
+void dt_json_begin(struct dt_json *j, FILE *f);
+void dt_json_key(struct dt_json *j, const char *key);	/* then write the value */
+void dt_json_u64(struct dt_json *j, const char *key, uint64_t v);
+void dt_json_u64_or_null(struct dt_json *j, const char *key, int present, uint64_t v);
+void dt_json_bool(struct dt_json *j, const char *key, int v);
+int dt_json_str(struct dt_json *j, const char *key, const char *s); /* 0 or -ENOMEM */
+void dt_json_end(struct dt_json *j);
+
+/* ------------------------------------------------------------------ */
 /* Text helpers                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -213,6 +254,9 @@ size_t dt_u64_to_dec(char *p, uint64_t v);
  */
 #define DT_HUMAN_MAX 32
 char *dt_size_to_human(uint64_t bytes, char buf[DT_HUMAN_MAX]);
+
+/* "@bytes bytes" with @exact, else dt_size_to_human(). */
+const char *dt_size_or_bytes(uint64_t bytes, int exact, char buf[DT_HUMAN_MAX]);
 
 /*
  * dt_parse_u64 - a strict unsigned decimal: digits only, no sign, no

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 #include <endian.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../crc32c.h"
@@ -25,6 +26,9 @@ uint64_t dt_test_encode_page(const uint64_t *words, uint64_t clusters,
 	char *p = out + REPLY_HEADER_MAX, *end = out + maxlen - 2;
 	int header;
 
+	/* The kernel refuses smaller buffers with -ENOSPC. */
+	if (maxlen < REPLY_HEADER_MAX + REPLY_ITEM_MAX + 2)
+		abort();
 	if (first > ngroups)
 		first = ngroups;
 	for (g = first; g < ngroups; g++) {

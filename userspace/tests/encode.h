@@ -19,7 +19,8 @@
  * dt_test_encode_page - the reply to "bitmap <set> <first>" for @words
  * (dt_groups(@clusters) groups), encoded the way dm-dirtytrack-target.c
  * does it into @out of @maxlen bytes: "<epoch> <first> <n> " and as many
- * groups and zero runs as fit.  Returns the number of groups encoded.
+ * groups and zero runs as fit.  @maxlen must be at least 84, as in the
+ * kernel.  Returns the number of groups encoded.
  */
 uint64_t dt_test_encode_page(const uint64_t *words, uint64_t clusters,
 			     uint64_t first, uint64_t epoch, char *out,

@@ -1183,6 +1183,141 @@ static void test_output_signal(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* status output                                                       */
+/* ------------------------------------------------------------------ */
+
+static const struct dt_status example_status = {
+	.cluster_sectors = 128, .clusters = 1638400, .dirty_clusters = 12345,
+	.mode = "default", .health = "ok", .uuid = UUID1, .sequence = 7,
+};
+
+static const struct dt_geometry example_status_geo = {
+	.start = 0, .length = 209715200, .dev_sectors = 209715200,
+	.cluster_sectors = 128, .clusters = 1638400,
+};
+
+/* dt_print_status_*() of @r into a string. */
+static char *status_string(const struct dt_status_report *r, int json, int exact)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		abort();
+	if (json)
+		dt_print_status_json(f, r);
+	else
+		dt_print_status_human(f, r, exact);
+	fclose(f);
+	return text;
+}
+
+static void test_status_human(void)
+{
+	char map[DT_MAP_WIDTH + 1];
+	struct dt_status_report r = {
+		.name = "vm-disk", .st = &example_status, .geo = &example_status_geo,
+		.map = map,
+	};
+	char *s;
+
+	begin();
+	memset(map, ' ', DT_MAP_WIDTH);
+	map[DT_MAP_WIDTH] = '\0';
+	map[0] = '#';
+	map[1] = '.';
+	map[127] = ':';
+	s = status_string(&r, 0, 0);
+	CHECK_STR(s,
+		  "vm-disk: 771.6 MiB of 100 GiB changed (12345 of 1638400 clusters of 64 KiB), "
+		  "frozen: none, mode default, health ok, sequence 7\n"
+		  "uuid: " UUID1 "\n"
+		  "map: 128 cells of 12800 clusters; " DT_MAP_LEGEND "\n"
+		  "  |#.                                                              |\n"
+		  "  |                                                               :|\n");
+	free(s);
+	end("status prints an at-a-glance line, the uuid and a two-line map with its legend");
+}
+
+static void test_status_human_bytes(void)
+{
+	struct dt_status st = example_status;
+	struct dt_status_report r = {
+		.name = "vm-disk", .st = &st, .geo = &example_status_geo, .suspended = 1,
+		.map_error = "device is suspended; resume it first",
+	};
+	char *s;
+
+	begin();
+	st.has_frozen = 1;
+	st.frozen_clusters = 42;
+	strcpy(st.health, DT_HEALTH_UNCLEAN);
+	s = status_string(&r, 0, 1);
+	CHECK_STR(s,
+		  "vm-disk: 809041920 bytes of 107374182400 bytes changed (12345 of 1638400 "
+		  "clusters of 65536 bytes), frozen: 2752512 bytes (42 clusters), mode default, "
+		  "health unclean_shutdown, sequence 7, suspended\n"
+		  "uuid: " UUID1 "\n"
+		  "note: the device was not shut down cleanly: every cluster counts as changed "
+		  "until the next clear or commit\n"
+		  "map: unavailable (device is suspended; resume it first)\n");
+	free(s);
+	end("status -b prints exact bytes, the frozen set, suspension and why health is not ok");
+}
+
+static void test_status_json(void)
+{
+	struct dt_status_report r = {
+		.name = "vm\"disk", .st = &example_status, .geo = &example_status_geo,
+	};
+	char *s;
+
+	begin();
+	s = status_string(&r, 1, 0);
+	CHECK_STR(s,
+		  "{\n"
+		  "  \"device\": \"vm\\\"disk\",\n"
+		  "  \"uuid\": \"" UUID1 "\",\n"
+		  "  \"sequence\": 7,\n"
+		  "  \"cluster_sectors\": 128,\n"
+		  "  \"clusters\": 1638400,\n"
+		  "  \"dirty_clusters\": 12345,\n"
+		  "  \"frozen_clusters\": null,\n"
+		  "  \"mode\": \"default\",\n"
+		  "  \"health\": \"ok\",\n"
+		  "  \"suspended\": false,\n"
+		  "  \"start_sector\": 0,\n"
+		  "  \"length_sectors\": 209715200,\n"
+		  "  \"size_bytes\": 107374182400\n"
+		  "}\n");
+	if (s && json_valid(s) == 0)
+		CHECK(!"valid JSON");
+	free(s);
+	end("status --json has every documented key, frozen_clusters null when nothing is frozen");
+}
+
+static void test_status_small_map(void)
+{
+	struct dt_status st = example_status;
+	struct dt_geometry g = {
+		.length = 80, .dev_sectors = 80, .cluster_sectors = 8, .clusters = 10,
+	};
+	struct dt_status_report r = { .name = "d", .st = &st, .geo = &g, .map = "#  #      " };
+	char *s;
+
+	begin();
+	st.cluster_sectors = 8;
+	st.clusters = 10;
+	st.dirty_clusters = 2;
+	s = status_string(&r, 0, 0);
+	CHECK(s && strstr(s, "\nmap: 10 cells of 1 cluster; " DT_MAP_LEGEND "\n"
+			  "  |#  #      |\n"));
+	free(s);
+	end("a device with fewer clusters than map cells gets one cell per cluster");
+}
+
+/* ------------------------------------------------------------------ */
 /* Numbers and text                                                    */
 /* ------------------------------------------------------------------ */
 
@@ -1260,13 +1395,25 @@ static void test_u64_to_dec(void)
 	char got[24], want[24];
 	unsigned int i;
 
+	uint64_t p = 1;
+	int d;
+
 	begin();
 	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
 		got[dt_u64_to_dec(got, values[i])] = '\0';
 		snprintf(want, sizeof(want), "%" PRIu64, values[i]);
 		CHECK_STR(got, want);
 	}
-	end("fast decimal formatting matches printf at the edges");
+	for (i = 0; i < 20; i++, p *= 10) {	/* every change in the digit count */
+		for (d = -1; d <= 1; d++) {
+			uint64_t v = p + (uint64_t)(int64_t)d;
+
+			got[dt_u64_to_dec(got, v)] = '\0';
+			snprintf(want, sizeof(want), "%" PRIu64, v);
+			CHECK_STR(got, want);
+		}
+	}
+	end("fast decimal formatting matches printf at every power of ten");
 }
 
 static void test_human(void)
@@ -1822,6 +1969,10 @@ static const struct {
 	{ test_output_atomic, "output" },
 	{ test_output_failure, "output" },
 	{ test_output_signal, "output" },
+	{ test_status_human, "status" },
+	{ test_status_human_bytes, "status" },
+	{ test_status_json, "status" },
+	{ test_status_small_map, "status" },
 	{ test_parse_sectors_plain, "number" },
 	{ test_parse_sectors_suffix, "number" },
 	{ test_parse_sectors_bad, "number" },

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * make-seeds FUZZER DIR - write a small seed corpus for fuzz-FUZZER
+ * (superblock, reply or status) into DIR, built with the same test
+ * encoder the unit tests use, so the seeds are what the kernel sends.
+ */
+#include <endian.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "tests/encode.h"
+
+static const char *dir;
+static unsigned int seeds;
+
+static void put_seed(const void *data, size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/seed-%02u", dir, seeds++);
+	f = fopen(path, "wb");
+	if (!f || fwrite(data, 1, len, f) != len || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static void superblock_seed(uint32_t flags, unsigned char control, int zero)
+{
+	size_t len = 1 + 3 * DT_BLOCK_SIZE;
+	unsigned char *buf = calloc(1, len);
+
+	if (!buf)
+		exit(1);
+	buf[0] = control;
+	if (!zero) {
+		dt_test_make_superblock(buf + 1, 1000, 8, flags);
+		buf[1 + DT_BLOCK_SIZE] = 0x5a;			/* live bits */
+		buf[1 + 2 * DT_BLOCK_SIZE + 3] = 0x81;		/* frozen bits */
+	}
+	put_seed(buf, len);
+	free(buf);
+}
+
+static void reply_seed(uint32_t clusters, uint32_t first, unsigned char control,
+		       const char *text)
+{
+	size_t len = 9 + strlen(text);
+	unsigned char *buf = malloc(len);
+	uint32_t c = htole32(clusters - 1), f = htole32(first);
+
+	if (!buf)
+		exit(1);
+	memcpy(buf, &c, 4);
+	memcpy(buf + 4, &f, 4);
+	buf[8] = control;
+	memcpy(buf + 9, text, strlen(text));
+	put_seed(buf, len);
+	free(buf);
+}
+
+static void encoded_reply_seeds(void)
+{
+	uint64_t words[40] = { 0 };
+	char reply[512], pages[8192] = "";
+	uint64_t first = 0, n;
+
+	words[1] = 0xff;
+	words[7] = 0x8000000000000001ULL;
+	words[39] = 0x3;
+	dt_test_encode_page(words, 40 * 64 - 2, 0, 5, reply, sizeof(reply));
+	reply_seed(40 * 64 - 2, 0, 0, reply);
+	/* The same bitmap in small pages, for dt_read_bitmap(). */
+	while (first < 40) {
+		n = dt_test_encode_page(words, 40 * 64 - 2, first, 5, reply, 120);
+		if (first)
+			strcat(pages, "|");
+		strcat(pages, reply);
+		first += n;
+	}
+	reply_seed(40 * 64 - 2, 0, 1, pages);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: make-seeds superblock|reply|status DIR\n");
+		return 2;
+	}
+	dir = argv[2];
+	if (!strcmp(argv[1], "superblock")) {
+		superblock_seed(DT_SB_FLAG_VALID, 0, 0);
+		superblock_seed(DT_SB_FLAG_VALID | DT_SB_FLAG_FROZEN, 1, 0);
+		superblock_seed(DT_SB_FLAG_UNCLEAN, 3, 0);
+		superblock_seed(0, 0, 1);
+	} else if (!strcmp(argv[1], "reply")) {
+		reply_seed(128, 0, 0, "9 0 2 0100000000000080ff00000000000000");
+		reply_seed(64 * 300, 0, 0, "3 0 300 z12c.");
+		reply_seed(5 * 64, 1, 0, "1 1 4 z1.00000000000000ffz1.8000000000000000");
+		reply_seed(128, 2, 0, "5 2 0 ");
+		encoded_reply_seeds();
+	} else if (!strcmp(argv[1], "status")) {
+		static const char *const lines[] = {
+			"128 1638400 12345 - default ok 1b4e28ba-2fa1-11d2-883f-0016d3cca427 7",
+			"8 100 3 42 crash_safe unclean_shutdown 1b4e28ba-2fa1-11d2-883f-0016d3cca427 1",
+			"2097152 1 1 0 default metadata_error 00000000-0000-0000-0000-000000000000 0",
+			"64K",
+			"18446744073709551615",
+		};
+		unsigned int i;
+
+		for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+			put_seed(lines[i], strlen(lines[i]));
+	} else {
+		fprintf(stderr, "make-seeds: unknown fuzzer %s\n", argv[1]);
+		return 2;
+	}
+	return 0;
+}
