@@ -172,6 +172,11 @@ int dt_md_open(const char *path, int *fd, uint64_t *size, int *in_use)
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(*fd, BLKGETSIZE64, size) < 0)
 			goto fail;
+		/*
+		 * The target writes its metadata with bios, past the page cache
+		 * of the device: drop what an earlier reader left there.
+		 */
+		posix_fadvise(*fd, 0, 0, POSIX_FADV_DONTNEED);
 	} else if (S_ISREG(st.st_mode)) {
 		*size = (uint64_t)st.st_size;
 	} else {

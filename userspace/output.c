@@ -49,10 +49,17 @@ int dt_output_open(struct dt_output *o, const char *path)
 	mode_t mask;
 	int err;
 
+	struct stat st;
+
 	memset(o, 0, sizeof(*o));
 	if (!path || !strcmp(path, "-")) {
 		o->fd = STDOUT_FILENO;
 		return 0;
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* A FIFO, a terminal, /dev/stdout: nothing to replace atomically. */
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		return o->fd < 0 ? -errno : 0;
 	}
 	o->path = path;
 	if (asprintf(&o->tmp, "%s.XXXXXX", path) < 0) {
@@ -84,7 +91,14 @@ int dt_output_close(struct dt_output *o, int ok)
 {
 	int ret = 0;
 
-	if (!o->path || !o->tmp)
+	if (!o->path) {
+		/* Standard output is closed at exit; anything else now. */
+		if (o->fd != STDOUT_FILENO && o->fd >= 0 && close(o->fd) < 0 && ok)
+			ret = -errno;
+		o->fd = -1;
+		return ret;
+	}
+	if (!o->tmp)
 		return 0;
 	if (ok && fsync(o->fd) < 0)
 		ret = -errno;

@@ -2,13 +2,15 @@
 /*
  * Where a dump goes: standard output, or FILE replaced atomically (a
  * temporary file beside it, fsync, rename).  An error or a fatal signal
- * mid-dump leaves FILE as it was and no temporary file behind.
+ * mid-dump leaves FILE as it was and no temporary file behind.  A FILE
+ * that exists and is not a regular file (a FIFO, /dev/stdout) is written
+ * directly: there is nothing to replace.
  */
 #ifndef DIRTYCTL_OUTPUT_H
 #define DIRTYCTL_OUTPUT_H
 
 struct dt_output {
-	const char *path;	/* NULL: standard output */
+	const char *path;	/* the file to replace; NULL: write fd directly */
 	char *tmp;		/* the temporary file while open */
 	int fd;
 };

@@ -1157,6 +1157,28 @@ static void test_output_failure(void)
 	end("a write error mid-dump leaves FILE as it was and no temporary file");
 }
 
+static void test_output_fifo(void)
+{
+	char path[128], buf[64] = "";
+	struct dt_output o;
+	int rfd;
+
+	begin();
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	CHECK(mkfifo(path, 0600) == 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	CHECK(rfd >= 0);
+	CHECK(dt_output_open(&o, path) == 0);
+	CHECK(o.path == NULL);
+	CHECK(write(o.fd, "2048 24\n", 8) == 8);
+	CHECK(dt_output_close(&o, 1) == 0);
+	CHECK(read(rfd, buf, sizeof(buf) - 1) == 8);
+	CHECK_STR(buf, "2048 24\n");
+	CHECK_U64(count_files("fifo."), 0);
+	close(rfd);
+	end("dump -o to a FIFO or device writes to it directly, without a temporary file");
+}
+
 static void test_output_signal(void)
 {
 	char path[128];
@@ -1969,6 +1991,7 @@ static const struct {
 	{ test_output_atomic, "output" },
 	{ test_output_failure, "output" },
 	{ test_output_signal, "output" },
+	{ test_output_fifo, "output" },
 	{ test_status_human, "status" },
 	{ test_status_human_bytes, "status" },
 	{ test_status_json, "status" },
