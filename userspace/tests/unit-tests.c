@@ -1707,7 +1707,9 @@ static void test_inspect_short(void)
 /* The dirtyctl command line                                           */
 /* ------------------------------------------------------------------ */
 
-static const char *dirtyctl;
+static const char *dirtyctl;		/* $DIRTYCTL */
+static const char *dirtyctl_fake;	/* $DIRTYCTL_FAKE */
+static const char *cli;			/* what run_dirtyctl() runs */
 
 struct run {
 	int status;
@@ -1731,7 +1733,7 @@ static struct run run_dirtyctl(const char *first, ...)
 	int n = 0, status;
 	pid_t pid;
 
-	argv[n++] = dirtyctl;
+	argv[n++] = cli;
 	va_start(ap, first);
 	for (argv[n] = first; argv[n] && n < 15; argv[++n] = va_arg(ap, const char *))
 		;
@@ -1747,7 +1749,7 @@ static struct run run_dirtyctl(const char *first, ...)
 
 		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
 			_exit(127);
-		execv(dirtyctl, (char *const *)argv);
+		execv(cli, (char *const *)argv);
 		_exit(127);
 	}
 	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
@@ -1949,6 +1951,279 @@ static void test_cli_inspect_errors(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Every command against a simulated target (tests/fake-dm.c)          */
+/* ------------------------------------------------------------------ */
+
+static char fake_state[128], fake_log[128];
+
+/*
+ * The example device: dirtytrack at sector 2048 of vm-disk, 1001 sectors
+ * in 8-sector clusters, live clusters 0-2, 63-64, 125; then @extra lines.
+ */
+static void fake_device(const char *extra)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "name=vm-disk\nstart=2048\nlength=1001\ndev_sectors=3149\n"
+		 "status=8 126 6 - default ok " UUID1 " 7\n"
+		 "live=0-2,63-64,125\nreply_max=110\n%s", extra);
+	snprintf(fake_state, sizeof(fake_state), "%s/fake-state", tmpdir);
+	snprintf(fake_log, sizeof(fake_log), "%s/fake-log", tmpdir);
+	if (write_file(fake_state, text, strlen(text)) || write_file(fake_log, "", 0))
+		abort();
+	setenv("DIRTYCTL_FAKE_STATE", fake_state, 1);
+	setenv("DIRTYCTL_FAKE_LOG", fake_log, 1);
+	cli = dirtyctl_fake;
+}
+
+/* The messages the fake target received, one "<sector> <msg>" a line. */
+static char *fake_messages(void)
+{
+	return slurp(fake_log);
+}
+
+/* Runs one command line against the fake; checks status, stdout, stderr, log. */
+static void fake_case(const char *extra, const char *const args[], int status,
+		      const char *out, const char *err, const char *log, const char *name)
+{
+	struct run r;
+	char *messages;
+
+	begin();
+	fake_device(extra);
+	r = run_dirtyctl(args[0], args[1], args[1] ? args[2] : NULL,
+			 args[1] && args[2] ? args[3] : NULL,
+			 args[1] && args[2] && args[3] ? args[4] : NULL,
+			 args[1] && args[2] && args[3] && args[4] ? args[5] : NULL, NULL);
+	CHECK_U64(r.status, status);
+	if (out)
+		CHECK_STR(r.out, out);
+	CHECK_STR(r.err, err);
+	messages = fake_messages();
+	if (log)
+		CHECK_STR(messages, log);
+	run_free(&r);
+	free(messages);
+	cli = dirtyctl;
+	end("%s", name);
+}
+
+#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL, NULL, NULL, NULL, NULL })
+
+static void test_fake_state_changes(void)
+{
+	fake_case("", ARGS("checkpoint", "vm-disk"), 0, "", "", "2048 checkpoint\n",
+		  "checkpoint sends 'checkpoint' to the target's start sector and prints nothing");
+	fake_case("", ARGS("commit", "/dev/mapper/vm-disk"), 0, "", "", "2048 commit\n",
+		  "commit accepts /dev/mapper/NAME and sends 'commit'");
+	fake_case("", ARGS("rollback", "vm-disk"), 0, "", "", "2048 rollback\n",
+		  "rollback sends 'rollback'");
+	fake_case("", ARGS("clear", "vm-disk"), 0, "", "", "2048 clear\n",
+		  "clear sends 'clear'");
+	fake_case("fail=checkpoint:17\n", ARGS("checkpoint", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: a checkpoint is already frozen; commit or roll it back first\n",
+		  "2048 checkpoint\n",
+		  "a second checkpoint (EEXIST) says a checkpoint is already frozen");
+	fake_case("fail=commit:2\n", ARGS("commit", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: nothing is frozen\n", "2048 commit\n",
+		  "commit without a checkpoint (ENOENT) says nothing is frozen");
+	fake_case("fail=rollback:2\n", ARGS("rollback", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: nothing is frozen\n", "2048 rollback\n",
+		  "rollback without a checkpoint (ENOENT) says nothing is frozen");
+	fake_case("suspended=1\n", ARGS("clear", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: device is suspended; resume it first\n", "",
+		  "a state change on a suspended device is refused before anything is sent");
+	fake_case("fail=clear:16\n", ARGS("clear", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: device is suspended; resume it first\n", "2048 clear\n",
+		  "EBUSY from the target means the device is suspended");
+	fake_case("fail=clear:5\n", ARGS("clear", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: Input/output error\n", "2048 clear\n",
+		  "any other error of the target is named by strerror");
+}
+
+static void test_fake_lookup(void)
+{
+	fake_case("", ARGS("status", "nope"), 1, "", "dirtyctl: nope: no such device\n", "",
+		  "a device that does not exist is named with 'no such device'");
+	fake_case("type=linear\n", ARGS("checkpoint", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: not a dirtytrack device (target type linear)\n", "",
+		  "a device of another target type is refused, naming the type");
+	fake_case("lookup_errno=13\n", ARGS("status", "vm-disk"), 1, "",
+		  "dirtyctl: needs root (cannot open /dev/mapper/control)\n", "",
+		  "EACCES from device-mapper says dirtyctl needs root");
+	fake_case("lookup_errno=19\n", ARGS("status", "vm-disk"), 1, "",
+		  "dirtyctl: device-mapper is not available (cannot open /dev/mapper/control)\n", "",
+		  "a kernel without device-mapper is named as such");
+	fake_case("status=8 126 6 - default ok\n", ARGS("status", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: malformed status from target\n", "",
+		  "a short status line from the target is a malformed status");
+	fake_case("status=8 125 6 - default ok " UUID1 " 7\n", ARGS("dump", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: status of the target does not match its table\n", "",
+		  "a cluster count that does not fit the table length is refused");
+}
+
+static void test_fake_mark(void)
+{
+	fake_case("", ARGS("mark", "vm-disk", "2056", "16"), 0, "", "", "2048 mark 8 16\n",
+		  "mark converts device sectors to target-relative sectors");
+	fake_case("", ARGS("mark", "vm-disk", "1M", "4K"), 0, "", "", "2048 mark 0 8\n",
+		  "mark takes byte suffixes: 1M 4K is sector 2048, 8 sectors");
+	fake_case("", ARGS("mark", "vm-disk", "3048", "1"), 0, "", "", "2048 mark 1000 1\n",
+		  "mark accepts the very last sector of the target");
+	fake_case("", ARGS("mark", "vm-disk", "100", "8"), 1, "",
+		  "dirtyctl: vm-disk: extent 100+8 lies outside the dirtytrack target "
+		  "(sectors 2048 to 3048)\n", "",
+		  "mark before the target is refused before anything is sent");
+	fake_case("", ARGS("mark", "vm-disk", "3048", "2"), 1, "",
+		  "dirtyctl: vm-disk: extent 3048+2 lies outside the dirtytrack target "
+		  "(sectors 2048 to 3048)\n", "",
+		  "mark past the end of the target is refused before anything is sent");
+	fake_case("", ARGS("mark", "vm-disk", "18446744073709551615", "2"), 1, "",
+		  "dirtyctl: vm-disk: extent 18446744073709551615+2 lies outside the dirtytrack "
+		  "target (sectors 2048 to 3048)\n", "",
+		  "mark with a start near 2^64 does not overflow past the check");
+	fake_case("fail=mark:34\n", ARGS("mark", "vm-disk", "2048", "8"), 1, "",
+		  "dirtyctl: vm-disk: extent beyond the end of the device\n", "2048 mark 0 8\n",
+		  "ERANGE from the target on mark says the extent is beyond the end");
+}
+
+static void test_fake_dump(void)
+{
+	fake_case("", ARGS("dump", "vm-disk"), 0, "2048 24\n2552 16\n3048 1\n", "", NULL,
+		  "dump reads the live set page by page and prints device-sector ranges");
+	fake_case("", ARGS("dump", "vm-disk", "--format", "bytes"), 0,
+		  "1048576 12288\n1306624 8192\n1560576 512\n", "", NULL,
+		  "dump --format bytes prints byte extents");
+	fake_case("frozen=5-7\nstatus=8 126 6 3 default ok " UUID1 " 7\n",
+		  ARGS("dump", "vm-disk", "--frozen", "-J"), 0,
+		  "{\"device\": \"vm-disk\", \"cluster_sectors\": 8, \"extents\": [\n"
+		  "  {\"offset\": 1069056, \"length\": 12288}\n]}\n", "",
+		  "2048 bitmap frozen 0\n2048 bitmap frozen 1\n",
+		  "dump --frozen -J reads the frozen set and prints JSON");
+	fake_case("", ARGS("dump", "vm-disk", "--frozen"), 1, "",
+		  "dirtyctl: vm-disk: nothing is frozen\n", "",
+		  "dump --frozen with nothing frozen fails without reading");
+	fake_case("epoch_bump_at=2\n", ARGS("dump", "vm-disk"), 0,
+		  "2048 24\n2552 16\n3048 1\n", "",
+		  "2048 bitmap live 0\n2048 bitmap live 1\n2048 bitmap live 0\n2048 bitmap live 1\n",
+		  "dump restarts once when the epoch changes between pages");
+	fake_case("epoch_bump_at=2,4\n", ARGS("dump", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: bitmap changed during dump, try again\n", NULL,
+		  "dump fails when the epoch changes a second time");
+	fake_case("fail=bitmap:22\n", ARGS("dump", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: the target rejected the message (invalid argument)\n",
+		  "2048 bitmap live 0\n",
+		  "a target that does not know the bitmap message is reported as such");
+}
+
+static void test_fake_dump_pages(void)
+{
+	char *messages;
+	struct run r;
+
+	begin();
+	fake_device("");
+	r = run_dirtyctl("dump", "vm-disk", NULL);
+	messages = fake_messages();
+	CHECK_U64(r.status, 0);
+	/* 110-byte replies hold one group: two pages for two groups. */
+	CHECK_STR(messages, "2048 bitmap live 0\n2048 bitmap live 1\n");
+	run_free(&r);
+	free(messages);
+	cli = dirtyctl;
+	end("dump continues each page at first_group + nr_groups");
+}
+
+static void test_fake_dump_output(void)
+{
+	char path[128], *text;
+	struct run r;
+
+	begin();
+	fake_device("frozen=0-125\nstatus=8 126 6 126 default ok " UUID1 " 7\n");
+	snprintf(path, sizeof(path), "%s/changed.map", tmpdir);
+	r = run_dirtyctl("dump", "vm-disk", "--frozen", "--format", "ddrescue", "-o", path, NULL);
+	CHECK_U64(r.status, 0);
+	CHECK_STR(r.out, "");
+	text = slurp(path);
+	CHECK_STR(text,
+		  "# Mapfile. Created by dirtyctl from dm-dirtytrack device vm-disk\n"
+		  "# frozen set, uuid " UUID1 ", sequence 7, cluster_sectors 8\n"
+		  "# current_pos  current_status  current_pass\n"
+		  "0x00000000     +               1\n"
+		  "#      pos        size  status\n"
+		  "0x00000000  0x00100000  ?\n"
+		  "0x00100000  0x0007D200  +\n"
+		  "0x0017D200  0x0000C800  ?\n");
+	free(text);
+	run_free(&r);
+
+	fake_device("fail=bitmap:5\n");
+	snprintf(path, sizeof(path), "%s/never.map", tmpdir);
+	r = run_dirtyctl("dump", "vm-disk", "-o", path, NULL);
+	CHECK_U64(r.status, 1);
+	CHECK_STR(r.err, "dirtyctl: vm-disk: Input/output error\n");
+	CHECK(access(path, F_OK) != 0);
+	CHECK_U64(count_files("never.map"), 0);
+	run_free(&r);
+
+	snprintf(path, sizeof(path), "%s/no-such-dir/x", tmpdir);
+	fake_device("");
+	r = run_dirtyctl("dump", "vm-disk", "-o", path, NULL);
+	CHECK_U64(r.status, 1);
+	CHECK(r.err && strstr(r.err, "no-such-dir/x: No such file or directory\n"));
+	run_free(&r);
+	cli = dirtyctl;
+	end("dump -o writes a ddrescue mapfile of the frozen set, and nothing when it fails");
+}
+
+#define SPACES10 "          "
+#define SPACES60 SPACES10 SPACES10 SPACES10 SPACES10 SPACES10 SPACES10
+
+static void test_fake_status(void)
+{
+	char *messages;
+	struct run r;
+
+	begin();
+	fake_device("");
+	r = run_dirtyctl("status", "vm-disk", NULL);
+	CHECK_U64(r.status, 0);
+	CHECK(r.out && !strncmp(r.out,
+		"vm-disk: 24 KiB of 500.5 KiB changed (6 of 126 clusters of 4 KiB), frozen: none, "
+		"mode default, health ok, sequence 7\nuuid: " UUID1 "\n"
+		"map: 126 cells of 1 cluster; ", 130));
+	/* 126 cells: a line of 64, then one of 62 that ends where the device does. */
+	CHECK(r.out && strstr(r.out, "\n  |###" SPACES60 "#|\n"
+			      "  |#" SPACES60 "#|\n"));
+	messages = fake_messages();
+	CHECK(messages && !strncmp(messages, "2048 bitmap live 0\n", 19));
+	free(messages);
+	CHECK_STR(r.err, "");
+	run_free(&r);
+
+	fake_device("suspended=1\nfail=bitmap:16\n");
+	r = run_dirtyctl("status", "vm-disk", NULL);
+	CHECK_U64(r.status, 0);
+	CHECK(r.out && strstr(r.out, ", sequence 7, suspended\n"));
+	CHECK(r.out && strstr(r.out, "\nmap: unavailable (device is suspended; resume it first)\n"));
+	run_free(&r);
+
+	fake_device("");
+	r = run_dirtyctl("status", "vm-disk", "--json", NULL);
+	CHECK_U64(r.status, 0);
+	CHECK(r.out && strstr(r.out, "\"start_sector\": 2048,\n"));
+	CHECK(r.out && strstr(r.out, "\"size_bytes\": 512512\n"));
+	messages = fake_messages();
+	CHECK_STR(messages, "");			/* JSON needs no bitmap */
+	free(messages);
+	run_free(&r);
+	cli = dirtyctl;
+	end("status shows the line, uuid and map from the live set, also when suspended");
+}
+
+/* ------------------------------------------------------------------ */
 
 static const struct {
 	void (*fn)(void);
@@ -2015,6 +2290,13 @@ static const struct {
 	{ test_cli_inspect, "cli" },
 	{ test_cli_inspect_json, "cli" },
 	{ test_cli_inspect_errors, "cli" },
+	{ test_fake_state_changes, "fake" },
+	{ test_fake_lookup, "fake" },
+	{ test_fake_mark, "fake" },
+	{ test_fake_dump, "fake" },
+	{ test_fake_dump_pages, "fake" },
+	{ test_fake_dump_output, "fake" },
+	{ test_fake_status, "fake" },
 };
 
 static void remove_tmpdir(void)
@@ -2038,6 +2320,8 @@ int main(int argc, char **argv)
 		return 1;
 	filter = argc > 1 ? argv[1] : NULL;
 	dirtyctl = getenv("DIRTYCTL");
+	dirtyctl_fake = getenv("DIRTYCTL_FAKE");
+	cli = dirtyctl;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/dirtyctl-tests.XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
@@ -2048,6 +2332,10 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(tests[i].tag, "cli") && !dirtyctl) {
 			skip("DIRTYCTL is not set", "command line test %u", i);
+			continue;
+		}
+		if (!strcmp(tests[i].tag, "fake") && !dirtyctl_fake) {
+			skip("DIRTYCTL_FAKE is not set", "simulated target test %u", i);
 			continue;
 		}
 		tests[i].fn();

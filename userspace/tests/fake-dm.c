@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * A stand-in for dm.c: the dm.h interface answered by a simulated
+ * dirtytrack target, so that dirtyctl.c can be tested end to end on a
+ * host without device-mapper.  Linked into tests/dirtyctl-fake only.
+ *
+ * $DIRTYCTL_FAKE_STATE names a file of key=value lines describing the one
+ * device that exists:
+ *
+ *   name=vm-disk          dm name (also found as /dev/mapper/NAME)
+ *   type=dirtytrack       target type of the table
+ *   start= length=        the target, sectors
+ *   dev_sectors=          the whole device
+ *   suspended=0|1
+ *   status=...            the status params the target prints
+ *   live=0-2,63,125       dirty clusters of the live set
+ *   frozen=5-7            frozen set; absent: none
+ *   reply_max=200         reply buffer, bytes (small: many pages)
+ *   epoch_bump_at=3,5     change the epoch at the 3rd and 5th bitmap message
+ *   fail=checkpoint:17    fail a message verb with an errno
+ *   lookup_errno=13       fail every lookup with an errno
+ *
+ * Every message is appended to $DIRTYCTL_FAKE_LOG as "<sector> <msg>".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dm.h"
+#include "../parse.h"
+#include "encode.h"
+
+struct fake {
+	char name[DT_DM_NAME_MAX];
+	char type[DT_DM_TYPE_MAX];
+	uint64_t start, length, dev_sectors;
+	int suspended;
+	char status[256];
+	char live[4096], frozen[4096];
+	int has_frozen;
+	size_t reply_max;
+	unsigned int epoch_bump_at[4];
+	char fail_verb[32];
+	int fail_errno;
+	int lookup_errno;
+};
+
+static struct fake fake;
+static int loaded;
+static unsigned int bitmap_calls;
+
+static void load(void)
+{
+	const char *path = getenv("DIRTYCTL_FAKE_STATE");
+	char line[4200];
+	FILE *f;
+
+	if (loaded)
+		return;
+	loaded = 1;
+	fake.reply_max = DT_TEST_REPLY_MAX;
+	snprintf(fake.type, sizeof(fake.type), "dirtytrack");
+	f = path ? fopen(path, "r") : NULL;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, '=');
+
+		if (!v)
+			continue;
+		*v++ = '\0';
+		v[strcspn(v, "\n")] = '\0';
+		if (!strcmp(line, "name"))
+			snprintf(fake.name, sizeof(fake.name), "%s", v);
+		else if (!strcmp(line, "type"))
+			snprintf(fake.type, sizeof(fake.type), "%s", v);
+		else if (!strcmp(line, "start"))
+			fake.start = strtoull(v, NULL, 10);
+		else if (!strcmp(line, "length"))
+			fake.length = strtoull(v, NULL, 10);
+		else if (!strcmp(line, "dev_sectors"))
+			fake.dev_sectors = strtoull(v, NULL, 10);
+		else if (!strcmp(line, "suspended"))
+			fake.suspended = atoi(v);
+		else if (!strcmp(line, "status"))
+			snprintf(fake.status, sizeof(fake.status), "%s", v);
+		else if (!strcmp(line, "live"))
+			snprintf(fake.live, sizeof(fake.live), "%s", v);
+		else if (!strcmp(line, "frozen")) {
+			snprintf(fake.frozen, sizeof(fake.frozen), "%s", v);
+			fake.has_frozen = 1;
+		} else if (!strcmp(line, "reply_max"))
+			fake.reply_max = strtoul(v, NULL, 10);
+		else if (!strcmp(line, "epoch_bump_at"))
+			sscanf(v, "%u,%u,%u,%u", &fake.epoch_bump_at[0], &fake.epoch_bump_at[1],
+			       &fake.epoch_bump_at[2], &fake.epoch_bump_at[3]);
+		else if (!strcmp(line, "fail")) {
+			char *colon = strchr(v, ':');
+
+			if (colon) {
+				*colon = '\0';
+				snprintf(fake.fail_verb, sizeof(fake.fail_verb), "%s", v);
+				fake.fail_errno = atoi(colon + 1);
+			}
+		} else if (!strcmp(line, "lookup_errno"))
+			fake.lookup_errno = atoi(v);
+	}
+	fclose(f);
+}
+
+/* Does @dev name the fake device? */
+static int is_fake(const char *dev)
+{
+	const char *prefix = "/dev/mapper/";
+
+	if (!strncmp(dev, prefix, strlen(prefix)))
+		dev += strlen(prefix);
+	return fake.name[0] && !strcmp(dev, fake.name);
+}
+
+void dt_dm_init(void)
+{
+}
+
+int dt_lookup_device(const char *dev, struct dt_device *d)
+{
+	load();
+	memset(d, 0, sizeof(*d));
+	if (fake.lookup_errno)
+		return -fake.lookup_errno;
+	if (!is_fake(dev))
+		return -ENXIO;
+	snprintf(d->name, sizeof(d->name), "%s", fake.name);
+	snprintf(d->first_type, sizeof(d->first_type), "%s", fake.type);
+	d->suspended = fake.suspended;
+	d->dev_sectors = fake.dev_sectors;
+	if (!strcmp(fake.type, DT_TARGET_TYPE)) {
+		d->found = 1;
+		d->start = fake.start;
+		d->length = fake.length;
+		d->status = strdup(fake.status);
+		if (!d->status)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void dt_device_free(struct dt_device *d)
+{
+	free(d->status);
+	d->status = NULL;
+}
+
+/* Sets the clusters of a list like "0-2,63,125" in @words. */
+static void fill_set(uint64_t *words, uint64_t clusters, const char *list)
+{
+	const char *p = list;
+
+	while (*p) {
+		char *end;
+		uint64_t a = strtoull(p, &end, 10), b = a, c;
+
+		if (end == p)
+			break;
+		if (*end == '-')
+			b = strtoull(end + 1, &end, 10);
+		for (c = a; c <= b && c < clusters; c++)
+			words[c / 64] |= 1ULL << (c % 64);
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+}
+
+/* The epoch: 1, plus one for each bump point the bitmap reads passed. */
+static uint64_t epoch(void)
+{
+	uint64_t e = 1;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++)
+		if (fake.epoch_bump_at[i] && bitmap_calls >= fake.epoch_bump_at[i])
+			e++;
+	return e;
+}
+
+static int bitmap_reply(const char *set, uint64_t first, char **reply)
+{
+	struct dt_status st;
+	uint64_t *words;
+	char *buf;
+
+	if (dt_parse_status(fake.status, &st))
+		return -EINVAL;
+	if (!strcmp(set, DT_SET_FROZEN) && !fake.has_frozen)
+		return -ENOENT;
+	bitmap_calls++;
+	words = calloc(dt_groups(st.clusters), sizeof(*words));
+	buf = malloc(fake.reply_max);
+	if (!words || !buf) {
+		free(words);
+		free(buf);
+		return -ENOMEM;
+	}
+	fill_set(words, st.clusters, strcmp(set, DT_SET_FROZEN) ? fake.live : fake.frozen);
+	dt_test_encode_page(words, st.clusters, first, epoch(), buf, fake.reply_max);
+	free(words);
+	*reply = buf;
+	return 0;
+}
+
+int dt_send_message(const char *dev, uint64_t sector, const char *msg,
+		    char **reply)
+{
+	const char *log = getenv("DIRTYCTL_FAKE_LOG");
+	char verb[32] = "", set[16] = "";
+	unsigned long long first = 0;
+	FILE *f;
+
+	load();
+	if (reply)
+		*reply = NULL;
+	if (!is_fake(dev))
+		return -ENXIO;
+	f = log ? fopen(log, "a") : NULL;
+	if (f) {
+		fprintf(f, "%llu %s\n", (unsigned long long)sector, msg);
+		fclose(f);
+	}
+	sscanf(msg, "%31s", verb);
+	if (fake.fail_errno && !strcmp(verb, fake.fail_verb))
+		return -fake.fail_errno;
+	if (!strcmp(verb, DT_MSG_BITMAP)) {
+		if (sscanf(msg, "%*s %15s %llu", set, &first) != 2 || !reply)
+			return -EINVAL;
+		return bitmap_reply(set, first, reply);
+	}
+	if (reply) {
+		*reply = strdup("");
+		if (!*reply)
+			return -ENOMEM;
+	}
+	return 0;
+}
