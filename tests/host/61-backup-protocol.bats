@@ -1,0 +1,340 @@
+#!/usr/bin/env bats
+# The backup job's protocol on a host, without the kernel module: a fake
+# dirtyctl (tests/host/fake-dirtyctl) keeps the device's sets in files and
+# can fail a step or kill the job right after one, so every window of a run
+# is crossed. The data is a loop device; the image must equal it after the
+# next good run, whatever happened before. The real target is exercised by
+# tests/vm/60-backup.bats and tests/host/60-backup-crash.bats.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	export ROOT
+	[[ $(id -u) == 0 ]] || skip "needs root for a loop device"
+	# The copier as the tree has it, built here so the suite needs no make.
+	gcc -O2 -Wall -D_GNU_SOURCE -o "$BATS_FILE_TMPDIR/dt-copy-extents" \
+		"$ROOT/userspace/dt-copy-extents.c"
+}
+
+setup() {
+	[[ $(id -u) == 0 ]] || skip "needs root for a loop device"
+	export DIRTYCTL=$ROOT/tests/host/fake-dirtyctl
+	export DT_COPY_EXTENTS=$BATS_FILE_TMPDIR/dt-copy-extents
+	export FAKE_DT=$BATS_TEST_TMPDIR/fake
+	mkdir -p "$FAKE_DT"
+	echo 5b8a4c2e-0000-4000-8000-00000000000a >"$FAKE_DT/uuid"
+	echo 0 >"$FAKE_DT/sequence"
+	echo ok >"$FAKE_DT/health"
+	echo 8 >"$FAKE_DT/cluster_sectors"
+	: >"$FAKE_DT/live"
+	# 4 MiB and a half cluster: the last cluster is clipped.
+	DATA=$BATS_TEST_TMPDIR/data.raw
+	head -c 1M /dev/urandom >"$DATA"
+	truncate -s $((4 * 1024 * 1024 + 2048)) "$DATA"
+	LOOP=$(losetup -f --show "$DATA")
+	IMG=$BATS_TEST_TMPDIR/backup.img
+}
+
+teardown() {
+	[[ -n ${LOOP:-} ]] && losetup -d "$LOOP"
+	return 0
+}
+
+backup() {
+	"$ROOT/scripts/dirtytrack-backup" "$@" "$LOOP" "$IMG"
+}
+
+# A job that a fake step may SIGKILL with its whole process group.
+backup_in_own_group() {
+	setsid -w "$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG"
+}
+
+# fake_write SECTOR NR_SECTORS: random data, marked like the target would.
+fake_write() {
+	dd if=/dev/urandom of="$LOOP" bs=512 seek="$1" count="$2" oflag=direct conv=notrunc status=none
+	"$DIRTYCTL" mark "$LOOP" "$1" "$2"
+}
+
+some_writes() {
+	fake_write 0 1
+	fake_write 100 300
+	fake_write 4000 64
+	fake_write 8192 4 # the clipped last cluster
+}
+
+image_equals_device() {
+	cmp "$LOOP" "$IMG"
+}
+
+state() {
+	sed -n "s/^$1=//p" "$IMG.state"
+}
+
+@test "the first run copies everything, sparse, and records the history" {
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "*", sequence 1" ]]
+	image_equals_device
+	[ "$(state uuid)" = "$(cat "$FAKE_DT/uuid")" ]
+	[ "$(state sequence)" = 1 ]
+	[ "$(state pending)" = none ]
+	[ "$(cat "$FAKE_DT/sequence")" = 1 ]
+	[ ! -e "$FAKE_DT/frozen" ]
+	# 3 MiB of zeros are holes
+	[ "$(du -k "$IMG" | cut -f1)" -lt 2048 ]
+	grep -q "full (no previous backup)" "$IMG.log"
+	[ ! -e "$IMG.partial" ]
+}
+
+@test "a later run copies only the changed extents" {
+	backup
+	some_writes
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	# clusters 0, 12-49, 500-507, 1024 (clipped to 2048 bytes)
+	[[ "$stderr" == *": incremental, 4 extents, $((4096 + 38 * 4096 + 8 * 4096 + 2048)) bytes copied, "*", sequence 2" ]]
+	image_equals_device
+	[ "$(wc -l <"$IMG.log")" -eq 2 ]
+}
+
+@test "nothing changed: an empty incremental run still advances the history" {
+	backup
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental, 0 extents, 0 bytes copied, "*", sequence 2" ]]
+}
+
+@test "a reformatted metadata device (new uuid) makes a full copy and says why" {
+	backup
+	echo 5b8a4c2e-0000-4000-8000-00000000000b >"$FAKE_DT/uuid"
+	echo 0 >"$FAKE_DT/sequence"
+	fake_write 2000 8
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": full (metadata uuid changed: device 5b8a4c2e-0000-4000-8000-00000000000b, image has 5b8a4c2e-0000-4000-8000-00000000000a), 1 extent, "* ]]
+	image_equals_device
+	[ "$(state uuid)" = 5b8a4c2e-0000-4000-8000-00000000000b ]
+}
+
+@test "a commit made by someone else breaks the history: full copy" {
+	backup
+	fake_write 2000 8
+	"$DIRTYCTL" checkpoint "$LOOP"
+	"$DIRTYCTL" commit "$LOOP"
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": full (history does not continue: device sequence 2, image has 1), "* ]]
+	image_equals_device
+}
+
+@test "an unclean shutdown is copied in full by the incremental run, which says why" {
+	backup
+	echo unclean_shutdown >"$FAKE_DT/health"
+	seq 0 1024 >"$FAKE_DT/live"
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental (unclean shutdown: every cluster is dirty), 1 extent, 4196352 bytes copied, "* ]]
+	image_equals_device
+}
+
+@test "a checkpoint the job did not take is refused and left alone" {
+	backup
+	fake_write 2000 8
+	"$DIRTYCTL" checkpoint "$LOOP"
+	run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"failed (before the copy): the device has a checkpoint this job did not take (1 clusters frozen); let its owner commit or roll it back (dirtyctl rollback fake0), then run again" ]]
+	[ -e "$FAKE_DT/frozen" ]
+	[ "$(state sequence)" = 1 ]
+}
+
+@test "a failed copy rolls back; the next run copies those extents again" {
+	backup
+	some_writes
+	DT_COPY_EXTENTS=false run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": failed (incremental): copy failed: "*"; checkpoint rolled back, the next run copies these extents again" ]]
+	[ ! -e "$FAKE_DT/frozen" ]
+	[ "$(wc -l <"$FAKE_DT/live")" -eq 48 ]
+	[ "$(state pending)" = none ]
+	[ "$(state sequence)" = 1 ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental, 4 extents, "* ]]
+	image_equals_device
+}
+
+@test "a failed full copy leaves the previous image in place and copies in full again" {
+	backup
+	cp "$IMG" "$BATS_TEST_TMPDIR/previous"
+	echo 5b8a4c2e-0000-4000-8000-00000000000b >"$FAKE_DT/uuid"
+	fake_write 2000 8
+	DT_COPY_EXTENTS=false run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": failed (full): copy failed: "* ]]
+	cmp "$IMG" "$BATS_TEST_TMPDIR/previous"
+	[ ! -e "$IMG.partial" ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": full (the previous full copy did not complete), "* ]]
+	image_equals_device
+}
+
+@test "a commit that fails is rolled back" {
+	backup
+	some_writes
+	FAKE_DT_FAIL=commit run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"failed (incremental): dirtyctl: "*"injected failure of commit; checkpoint rolled back"* ]]
+	run backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	image_equals_device
+}
+
+@test "a rollback that fails is finished by the next run" {
+	backup
+	some_writes
+	FAKE_DT_FAIL=rollback DT_COPY_EXTENTS=false run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"; rollback failed (dirtyctl: "*"): the next run rolls the checkpoint back" ]]
+	[ -e "$FAKE_DT/frozen" ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental, rolled back the checkpoint of an interrupted run, 4 extents, "* ]]
+	image_equals_device
+}
+
+@test "SIGTERM during the copy rolls back and exits non-zero" {
+	backup
+	some_writes
+	# A copier that waits to be killed.
+	printf '#!/bin/sh\nexec sleep 30\n' >"$BATS_TEST_TMPDIR/slow-copy"
+	chmod +x "$BATS_TEST_TMPDIR/slow-copy"
+	DT_COPY_EXTENTS=$BATS_TEST_TMPDIR/slow-copy \
+		"$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! i
+	for i in $(seq 100); do
+		[ -e "$FAKE_DT/frozen" ] && pgrep -f "$BATS_TEST_TMPDIR/slow-copy" >/dev/null && break
+		sleep 0.1
+	done
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 1 ]
+	grep -q ": failed (incremental): interrupted by SIGTERM; checkpoint rolled back" "$BATS_TEST_TMPDIR/err"
+	! pgrep -f "$BATS_TEST_TMPDIR/slow-copy"
+	[ ! -e "$FAKE_DT/frozen" ]
+	run backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	image_equals_device
+}
+
+# A job killed (as by a crash of the backup host) right after each step:
+# the next run settles what was left and the image equals the device.
+killed_after() {
+	backup
+	some_writes
+	FAKE_DT_KILL=$1 run backup_in_own_group
+	[ "$status" -eq 137 ]
+	fake_write 6000 16 # writes continue meanwhile
+	run --separate-stderr backup
+	echo "$stderr"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	image_equals_device
+}
+
+@test "killed after the checkpoint: the next run rolls it back and copies it" {
+	killed_after checkpoint
+	[[ "$stderr" == *": incremental, rolled back the checkpoint of an interrupted run, 5 extents, "* ]]
+}
+
+@test "killed after the dump: the next run rolls it back and copies it" {
+	killed_after dump
+	[[ "$stderr" == *"rolled back the checkpoint of an interrupted run"* ]]
+}
+
+@test "killed after the commit: the next run completes it and continues" {
+	killed_after commit
+	[[ "$stderr" == *": incremental, completed the commit of an interrupted run, 1 extent, 8192 bytes copied, "*", sequence 3" ]]
+}
+
+@test "killed after the checkpoint of a full copy: full copy again" {
+	backup
+	echo 5b8a4c2e-0000-4000-8000-00000000000b >"$FAKE_DT/uuid"
+	FAKE_DT_KILL=checkpoint run backup_in_own_group
+	[ "$status" -eq 137 ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": full (metadata uuid changed: "*"), rolled back the checkpoint of an interrupted run, "* ]]
+	image_equals_device
+}
+
+@test "killed after the commit of a full copy: the next run is incremental" {
+	FAKE_DT_KILL=commit run backup_in_own_group
+	[ "$status" -eq 137 ]
+	image_equals_device
+	fake_write 16 8
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental, completed the commit of an interrupted run, 1 extent, 4096 bytes copied, "*", sequence 2" ]]
+	image_equals_device
+}
+
+@test "two runs never overlap" {
+	backup
+	exec {fd}>>"$IMG.lock"
+	flock "$fd"
+	run --separate-stderr backup
+	exec {fd}>&-
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": $IMG: another run holds $IMG.lock" ]]
+}
+
+@test "a block-device image needs --state-dir and works with it" {
+	truncate -s 8M "$BATS_TEST_TMPDIR/target.raw"
+	local target
+	target=$(losetup -f --show "$BATS_TEST_TMPDIR/target.raw")
+	IMG=$target run --separate-stderr backup
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"is a block device: give --state-dir DIR"* ]]
+	mkdir "$BATS_TEST_TMPDIR/st"
+	IMG=$target run backup --state-dir "$BATS_TEST_TMPDIR/st"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	some_writes
+	IMG=$target run --separate-stderr backup --state-dir "$BATS_TEST_TMPDIR/st"
+	local size
+	size=$(blockdev --getsize64 "$LOOP")
+	cmp -n "$size" "$LOOP" "$target"
+	losetup -d "$target"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental, 4 extents, "* ]]
+	grep -q '^sequence=2$' "$BATS_TEST_TMPDIR/st/${target##*/}.state"
+}
+
+@test "a missing or damaged state file makes a full copy and says why" {
+	backup
+	echo garbage=1 >>"$IMG.state"
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": full (state file has an unknown key 'garbage'), "* ]]
+	rm "$IMG.state"
+	run --separate-stderr backup
+	[[ "$stderr" == *": full (no previous backup), "* ]]
+	rm "$IMG"
+	some_writes
+	run --separate-stderr backup
+	[[ "$stderr" == *": full (image $IMG is missing), "* ]]
+	image_equals_device
+}
+
+@test "usage errors exit 2" {
+	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" "$LOOP"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"expected DEV and IMAGE"* ]]
+	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" --bogus "$LOOP" "$IMG"
+	[ "$status" -eq 2 ]
+	run "$ROOT/scripts/dirtytrack-backup" --help
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == Usage:* ]]
+}
