@@ -73,13 +73,19 @@ struct dt_target {
 /* Messages to the user                                                */
 /* ------------------------------------------------------------------ */
 
+/* "dirtyctl: <message>" on stderr, without the newline. */
+static void __attribute__((format(printf, 1, 0))) vmessage(const char *fmt, va_list ap)
+{
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 }
@@ -88,9 +94,8 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
 {
 	va_list ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmessage(fmt, ap);
 	va_end(ap);
 	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
 	return EXIT_USAGE;

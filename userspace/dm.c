@@ -69,17 +69,6 @@ static int control_errno(void)
 	return 0;
 }
 
-/* dm_task_create() also fails when the kernel driver cannot be reached. */
-static struct dm_task *create_task(int type, int *ret)
-{
-	struct dm_task *dmt = dm_task_create(type);
-
-	if (!dmt) {
-		*ret = control_errno();
-		*ret = -(*ret ? *ret : ENOMEM);
-	}
-	return dmt;
-}
 
 static int run_task(struct dm_task *dmt)
 {
@@ -116,6 +105,27 @@ static int set_device(struct dm_task *dmt, const char *dev)
 	return dm_task_set_name(dmt, name) ? 0 : -ENOMEM;
 }
 
+/*
+ * A task of @type for @dev, or NULL and *ret.  dm_task_create() also
+ * fails when the kernel driver cannot be reached.
+ */
+static struct dm_task *prepare_task(int type, const char *dev, int *ret)
+{
+	struct dm_task *dmt = dm_task_create(type);
+
+	if (!dmt) {
+		*ret = control_errno();
+		*ret = -(*ret ? *ret : ENOMEM);
+		return NULL;
+	}
+	*ret = set_device(dmt, dev);
+	if (*ret) {
+		dm_task_destroy(dmt);
+		return NULL;
+	}
+	return dmt;
+}
+
 static void copy_string(char *dst, size_t size, const char *src)
 {
 	snprintf(dst, size, "%s", src ? src : "");
@@ -131,12 +141,9 @@ int dt_lookup_device(const char *dev, struct dt_device *d)
 	int ret;
 
 	memset(d, 0, sizeof(*d));
-	dmt = create_task(DM_DEVICE_STATUS, &ret);
+	dmt = prepare_task(DM_DEVICE_STATUS, dev, &ret);
 	if (!dmt)
 		return ret;
-	ret = set_device(dmt, dev);
-	if (ret)
-		goto out;
 	ret = run_task(dmt);
 	if (ret)
 		goto out;
@@ -191,12 +198,9 @@ int dt_send_message(const char *dev, uint64_t sector, const char *msg,
 
 	if (reply)
 		*reply = NULL;
-	dmt = create_task(DM_DEVICE_TARGET_MSG, &ret);
+	dmt = prepare_task(DM_DEVICE_TARGET_MSG, dev, &ret);
 	if (!dmt)
 		return ret;
-	ret = set_device(dmt, dev);
-	if (ret)
-		goto out;
 	if (!dm_task_set_sector(dmt, sector) || !dm_task_set_message(dmt, msg)) {
 		ret = -ENOMEM;
 		goto out;

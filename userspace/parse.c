@@ -1026,34 +1026,32 @@ char *dt_json_quote(const char *s)
 	return out;
 }
 
+/* What an errno of the target means; verb NULL: for every message. */
+static const struct {
+	int err;
+	const char *verb;
+	const char *sentence;
+} message_errors[] = {
+	{ ENXIO, NULL, "no such device" },
+	{ EBUSY, NULL, "device is suspended; resume it first" },
+	{ EEXIST, DT_MSG_CHECKPOINT,
+	  "a checkpoint is already frozen; commit or roll it back first" },
+	{ ENOENT, DT_MSG_COMMIT, "nothing is frozen" },
+	{ ENOENT, DT_MSG_ROLLBACK, "nothing is frozen" },
+	{ ENOENT, DT_MSG_BITMAP, "nothing is frozen" },
+	{ ERANGE, DT_MSG_MARK, "extent beyond the end of the device" },
+	{ EINVAL, NULL, "the target rejected the message (invalid argument)" },
+	{ EAGAIN, DT_MSG_BITMAP, "bitmap changed during dump, try again" },
+	{ EBADMSG, NULL, "malformed reply from target" },
+};
+
 const char *dt_message_error(const char *verb, int err)
 {
-	switch (err) {
-	case ENXIO:
-		return "no such device";
-	case EBUSY:
-		return "device is suspended; resume it first";
-	case EEXIST:
-		if (!strcmp(verb, DT_MSG_CHECKPOINT))
-			return "a checkpoint is already frozen; commit or roll it back first";
-		break;
-	case ENOENT:
-		if (!strcmp(verb, DT_MSG_COMMIT) || !strcmp(verb, DT_MSG_ROLLBACK) ||
-		    !strcmp(verb, DT_MSG_BITMAP))
-			return "nothing is frozen";
-		break;
-	case ERANGE:
-		if (!strcmp(verb, DT_MSG_MARK))
-			return "extent beyond the end of the device";
-		break;
-	case EINVAL:
-		return "the target rejected the message (invalid argument)";
-	case EAGAIN:
-		if (!strcmp(verb, DT_MSG_BITMAP))
-			return "bitmap changed during dump, try again";
-		break;
-	case EBADMSG:
-		return "malformed reply from target";
-	}
+	unsigned int i;
+
+	for (i = 0; i < sizeof(message_errors) / sizeof(message_errors[0]); i++)
+		if (message_errors[i].err == err &&
+		    (!message_errors[i].verb || !strcmp(message_errors[i].verb, verb)))
+			return message_errors[i].sentence;
 	return NULL;
 }

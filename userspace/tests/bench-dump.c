@@ -58,15 +58,7 @@ static double now(clockid_t clock)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
+#define rng dt_test_rng
 
 /* Each cluster dirty with probability @p, independently. */
 static void make_bitmap(uint64_t *w, uint64_t clusters, double p)

@@ -105,3 +105,13 @@ uint64_t dt_test_metadata_bytes(const unsigned char *block)
 	memcpy(&sb, block, sizeof(sb));
 	return dt_metadata_min_sectors(le64toh(sb.nr_clusters)) << 9;
 }
+
+uint64_t dt_test_rng(void)
+{
+	static uint64_t state = 0x9E3779B97F4A7C15ULL;
+
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	return state;
+}

@@ -40,4 +40,7 @@ void dt_test_seal_superblock(unsigned char *block);
 /* Bytes of a whole metadata image for the superblock in @block. */
 uint64_t dt_test_metadata_bytes(const unsigned char *block);
 
+/* A fast deterministic xorshift64 generator for test data. */
+uint64_t dt_test_rng(void);
+
 #endif

@@ -99,15 +99,7 @@ static void __attribute__((format(printf, 2, 3))) skip(const char *why, const ch
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
+#define rng dt_test_rng
 
 static uint64_t *new_bitmap(uint64_t clusters)
 {
