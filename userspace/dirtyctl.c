@@ -301,7 +301,8 @@ static int cmd_dump(struct dt_control *ctl)
 	out_name = ctl->output && strcmp(ctl->output, "-") ? ctl->output : "standard output";
 	ret = dt_output_open(&o, ctl->output);
 	if (ret) {
-		ret = fail_errno(out_name, "", ret);
+		warnx("%s: %s", out_name, strerror(-ret));
+		ret = EXIT_FAILURE;
 		goto out;
 	}
 	snprintf(comment, sizeof(comment), "%s set, uuid %s, sequence %llu, cluster_sectors %u",
@@ -321,7 +322,8 @@ static int cmd_dump(struct dt_control *ctl)
 	ret = ret ? ret : dt_output_close(&o, 1);
 	if (ret) {
 		dt_output_close(&o, 0);
-		ret = fail_errno(out_name, "", ret);
+		warnx("%s: %s", out_name, strerror(-ret));
+		ret = EXIT_FAILURE;
 	}
 out:
 	free(words);

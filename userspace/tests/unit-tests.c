@@ -2173,6 +2173,51 @@ static void test_fake_dump_output(void)
 #define SPACES10 "          "
 #define SPACES60 SPACES10 SPACES10 SPACES10 SPACES10 SPACES10 SPACES10
 
+/*
+ * An output directory the user may not write to gives EACCES, which must
+ * be named as the file's error, not as "needs root" for device-mapper.
+ */
+static void test_fake_dump_output_eacces(void)
+{
+	const char *name = "dump -o into a directory without write permission names the file";
+	char dir[128], path[160], err[128], want[256], *text;
+	int status = -1;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		skip("needs root to switch to an unprivileged user", "%s", name);
+		return;
+	}
+	begin();
+	fake_device("");
+	snprintf(dir, sizeof(dir), "%s/locked", tmpdir);
+	snprintf(path, sizeof(path), "%s/x", dir);
+	snprintf(err, sizeof(err), "%s/stderr", tmpdir);
+	CHECK(mkdir(dir, 0755) == 0);
+	CHECK(chmod(tmpdir, 0755) == 0);
+	CHECK(chmod(fake_state, 0644) == 0);
+	CHECK(chmod(fake_log, 0666) == 0);
+	fflush(tap);
+	pid = fork();
+	if (pid == 0) {
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (e < 0 || dup2(e, 2) < 0 || setgid(65534) || setuid(65534))
+			_exit(127);
+		execl(dirtyctl_fake, dirtyctl_fake, "dump", "vm-disk", "-o", path, (char *)NULL);
+		_exit(127);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	text = slurp(err);
+	snprintf(want, sizeof(want), "dirtyctl: %s: Permission denied\n", path);
+	CHECK_STR(text, want);
+	free(text);
+	chmod(tmpdir, 0700);
+	cli = dirtyctl;
+	end("%s", name);
+}
+
 static void test_fake_status(void)
 {
 	char *messages;
@@ -2288,6 +2333,7 @@ static const struct {
 	{ test_fake_dump, "fake" },
 	{ test_fake_dump_pages, "fake" },
 	{ test_fake_dump_output, "fake" },
+	{ test_fake_dump_output_eacces, "fake" },
 	{ test_fake_status, "fake" },
 };
 
