@@ -24,8 +24,9 @@
 
 static int dm_debug;
 
-static void dt_dm_log(int level, const char *file, int line,
-		      int dm_errno_or_class, const char *f, ...)
+static void __attribute__((format(printf, 5, 6)))
+dt_dm_log(int level, const char *file, int line, int dm_errno_or_class,
+	  const char *f, ...)
 {
 	va_list ap;
 
