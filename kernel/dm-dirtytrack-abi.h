@@ -170,6 +170,8 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
 /*
  *   <cluster_sectors> <clusters> <dirty_clusters> <frozen_clusters|->
  *   <mode> <health> <uuid> <sequence>
+ * uuid as lowercase 8-4-4-4-12 hex (its bytes in order), numbers decimal.
+ * Readers ignore fields past these eight: later versions may add some.
  */
 #define DT_STATUS_FIELDS	8
 #define DT_MODE_DEFAULT		"default"
@@ -201,11 +203,13 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
  *   bitmap <live|frozen> <first_group>
  * A group is 8 bytes (64 clusters) of the bitmap.  The reply is
  *   <epoch> <first_group> <nr_groups> <payload>
- * where <epoch> changes whenever the sets are swapped, cleared or merged
+ * (the three numbers in decimal, each followed by one space, also when the
+ * payload is empty) where <epoch> changes whenever the sets are swapped,
+ * cleared or merged
  * (a reader that sees it change between pages must start again), and
  * <payload> encodes nr_groups groups, as many as fit in the reply buffer:
  *   16 lowercase hex digits   one group, its 8 bytes in ascending order
- *   z<hex>.                   that many all-zero groups
+ *   z<hex>.                   that many all-zero groups (lowercase hex)
  * nr_groups == 0 means first_group is at or past the end.  Asking for the
  * frozen set when there is none fails with -ENOENT.
  */

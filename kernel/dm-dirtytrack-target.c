@@ -971,8 +971,8 @@ static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 		return -EINVAL;
 	if (!bm)
 		return -ENOENT;
-	/* Room for the header, one item, and the slack dm core needs. */
-	if (maxlen < DT_REPLY_HEADER_MAX + DT_REPLY_ITEM_MAX + 2)
+	/* Room for the header, a zero run and a group, and dm core's slack. */
+	if (maxlen < DT_REPLY_HEADER_MAX + 2 * DT_REPLY_ITEM_MAX + 2)
 		return -ENOSPC;
 	if (first > nr_groups)
 		first = nr_groups;

@@ -1,0 +1,105 @@
+# Helpers for the dirtytrack target suites; loaded after helpers.bash.
+#
+# They talk to the target with dmsetup only (never dirtyctl), so that the
+# target's tests check the kernel's replies independently of the tool.
+
+# dt_create NAME CLUSTER_SECTORS [LENGTH [FEATURE_ARGS...]]
+# Creates NAME over $MD_DEV/$DATA_DEV; LENGTH defaults to the data device.
+dt_create() {
+	local name=$1 cs=$2 len=${3:-$(blockdev --getsz "$DATA_DEV")}
+	shift 3 2>/dev/null || shift $#
+	local line="0 $len dirtytrack $MD_DEV $DATA_DEV $cs${*:+ $*}"
+	echo "# dmsetup create $name --table '$line'" >&3
+	dmsetup create "$name" --table "$line"
+}
+
+# dt_status NAME FIELD: one field of the status line, named as in
+# Documentation/dm-dirtytrack.rst.
+dt_status() {
+	local name=$1 field=$2 idx
+	case $field in
+	cluster_sectors) idx=4 ;;
+	clusters) idx=5 ;;
+	dirty) idx=6 ;;
+	frozen) idx=7 ;;
+	mode) idx=8 ;;
+	health) idx=9 ;;
+	uuid) idx=10 ;;
+	sequence) idx=11 ;;
+	*) echo "dt_status: unknown field $field" >&2; return 2 ;;
+	esac
+	dmsetup status "$name" | awk -v i=$idx '$3 == "dirtytrack" { print $i; exit }'
+}
+
+# dt_clusters NAME [live|frozen] [TARGET_START]: the set's clusters, one
+# index per line, ascending, read through the paged "bitmap" message and
+# decoded here (payload grammar in dm-dirtytrack-abi.h).
+dt_clusters() {
+	local name=$1 set=${2:-live} start=${3:-0} group=0 reply epoch first n payload
+	local first_epoch=
+	while :; do
+		reply=$(dmsetup message "$name" "$start" bitmap "$set" "$group") || return 1
+		read -r epoch first n payload <<<"$reply"
+		[ -n "$first_epoch" ] || first_epoch=$epoch
+		if [ "$epoch" != "$first_epoch" ]; then
+			echo "dt_clusters: epoch changed during read" >&2
+			return 1
+		fi
+		if [ "$first" != "$group" ]; then
+			echo "dt_clusters: asked for group $group, got $first" >&2
+			return 1
+		fi
+		[ "$n" -gt 0 ] || break
+		echo "$first $n $payload"
+		group=$((first + n))
+	done | awk '
+	function hexval(c) { return index("0123456789abcdef", c) - 1 }
+	{
+		g = $1; p = $3; i = 1; groups = 0
+		while (i <= length(p)) {
+			c = substr(p, i, 1)
+			if (c == "z") {
+				j = index(substr(p, i), ".")
+				if (j == 0) { print "bad zero run" > "/dev/stderr"; exit 1 }
+				run = 0
+				for (k = i + 1; k < i + j - 1; k++) run = run * 16 + hexval(substr(p, k, 1))
+				g += run; groups += run; i += j
+				continue
+			}
+			for (b = 0; b < 8; b++) {
+				v = hexval(substr(p, i + 2 * b, 1)) * 16 + hexval(substr(p, i + 2 * b + 1, 1))
+				for (bit = 0; bit < 8; bit++) {
+					if (v % 2) print g * 64 + b * 8 + bit
+					v = int(v / 2)
+				}
+			}
+			g++; groups++; i += 16
+		}
+		if (groups != $2) { print "group count mismatch" > "/dev/stderr"; exit 1 }
+	}'
+}
+
+# dt_ranges: turn ascending cluster indices on stdin into "first-last"
+# ranges on one line, e.g. "0-1 5 9-12".
+dt_ranges() {
+	awk '
+	NR == 1 { s = $1; e = $1; next }
+	$1 == e + 1 { e = $1; next }
+	{ out = out (out ? " " : "") (s == e ? s : s "-" e); s = $1; e = $1 }
+	END { if (NR) out = out (out ? " " : "") (s == e ? s : s "-" e); print out }'
+}
+
+# dt_write DEV SECTOR NR_SECTORS: O_DIRECT write of random data.
+dt_write() {
+	dd if=/dev/urandom of="$1" bs=512 seek="$2" count="$3" oflag=direct conv=notrunc status=none
+}
+
+# dt_sb_flags DEV: the superblock flags word of a metadata device.
+dt_sb_flags() {
+	dd if="$1" bs=4096 count=1 iflag=direct status=none | od -An -tu4 -j12 -N4 | tr -d ' '
+}
+
+# dt_sb_valid DEV: succeeds when the valid flag is set on disk.
+dt_sb_valid() {
+	[ $(( $(dt_sb_flags "$1") & 1 )) -eq 1 ]
+}
