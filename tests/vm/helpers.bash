@@ -52,6 +52,10 @@ dt_dm_names() {
 # kernel log. Safe to call when setup failed half way.
 dt_cleanup() {
 	local round name left dev rc=0
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${DT_DMESG_MARK:-}" ]; then
+		echo "kernel log since the test started (last 20 lines):"
+		dmesg_since_mark | tail -n 20
+	fi
 	for round in 1 2 3 4 5; do
 		left=$(comm -13 <(printf '%s\n' "${DT_DM_BEFORE:-}" | sort) <(dt_dm_names))
 		[ -n "$left" ] || break
