@@ -1,0 +1,240 @@
+#!/usr/bin/env bats
+# The backup job against the real target: after random workloads, writes
+# racing a run, failed and interrupted runs and broken histories, the image
+# equals the device byte for byte.
+#
+# DT_BACKUP_ROUNDS (default 20) random rounds per kernel, split between
+# 4 KiB and 64 KiB clusters; DT_BACKUP_ROUNDS=200 is the stress mode.
+# DT_BACKUP_SEED fixes the seeds (printed by every round) to replay a failure.
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load helpers
+	load target
+	load backup
+}
+
+teardown() {
+	if [ -n "${BK_MOUNT:-}" ]; then
+		umount "$BK_MOUNT" || true
+	fi
+	dt_cleanup
+}
+
+# rounds CLUSTER_SECTORS N: N random rounds, each followed by a run whose
+# copy must be exactly the tracked set and whose image must equal the device.
+rounds() {
+	local cs=$1 n=$2 seed=${DT_BACKUP_SEED:-$RANDOM} round expect
+	bk_setup "$cs"
+	echo "# cluster_sectors $cs, $n rounds, first seed $seed"
+	bk_ok
+	[ "$(bk_mode)" = "full (no previous backup)" ]
+	bk_assert_equal
+	for round in $(seq "$n"); do
+		bk_workload $((seed + round))
+		if ((round % 5 == 0)); then
+			# a clean deactivation keeps the history
+			dmsetup remove dt0
+			dt_create dt0 "$cs"
+		fi
+		expect=$(bk_dirty_bytes)
+		bk_ok
+		[ "$(bk_mode)" = incremental ]
+		if [ "$(bk_copied)" != "$expect" ]; then
+			echo "FAIL: round $round copied $(bk_copied) bytes, the live set held $expect"
+			return 1
+		fi
+		bk_assert_equal
+		[ "$(dt_status dt0 frozen)" = - ]
+	done
+	[ "$(wc -l <"$BK_IMAGE.log")" -eq $((n + 1)) ]
+}
+
+@test "random rounds with 4 KiB clusters: the image equals the device after every run" {
+	rounds 8 $((${DT_BACKUP_ROUNDS:-20} / 2))
+}
+
+@test "random rounds with 64 KiB clusters: the image equals the device after every run" {
+	rounds 128 $((${DT_BACKUP_ROUNDS:-20} - ${DT_BACKUP_ROUNDS:-20} / 2))
+}
+
+@test "writes running during full and incremental runs: a quiesced final run makes the image equal" {
+	bk_setup 16
+	fio --output="$BATS_TEST_TMPDIR/fio.log" --filename=/dev/mapper/dt0 --refill_buffers \
+		--time_based --runtime=20 --randseed="${DT_BACKUP_SEED:-$RANDOM}" \
+		--name=random --rw=randwrite --ioengine=libaio --iodepth=4 --direct=1 \
+		--bssplit=512/10:4k/40:64k/40:256k/10 --rate=2m \
+		--name=sequential --rw=write --ioengine=psync --bs=128k --rate=1m \
+		--name=discard --rw=randtrim --ioengine=psync --bs=64k --rate=256k &
+	local fio_pid=$! runs=0
+	while kill -0 "$fio_pid" 2>/dev/null; do
+		bk_ok
+		runs=$((runs + 1))
+	done
+	wait "$fio_pid"
+	echo "# $runs runs while fio was writing"
+	[ "$runs" -ge 2 ]
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	bk_assert_equal
+}
+
+@test "a run that fills the image's file system fails, rolls back, and the next run makes the image equal" {
+	bk_setup 128
+	BK_MOUNT=$BATS_TEST_TMPDIR/small
+	mkdir "$BK_MOUNT"
+	mount -t tmpfs -o size=8m tmpfs "$BK_MOUNT"
+	BK_IMAGE=$BK_MOUNT/dt0.img
+	bk_ok
+	dd if=/dev/urandom of=/dev/mapper/dt0 bs=1M count=12 seek=2 oflag=direct status=none
+	local dirty
+	dirty=$(dt_status dt0 dirty)
+	bk_run
+	[ "$status" -eq 1 ]
+	[[ "$bk_line" == *"failed (incremental): copy failed: write $BK_IMAGE at offset "*": No space left on device; checkpoint rolled back, the next run copies these extents again"* ]]
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_status dt0 dirty)" -ge "$dirty" ]
+	grep -q "No space left on device" "$BK_IMAGE.log"
+	mount -o remount,size=32m "$BK_MOUNT"
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	bk_assert_equal
+}
+
+# dt0 over a dm-linear "dtlower" over the data loop device, so the data
+# path can be swapped for an error or a delay target under a running dt0.
+setup_lower() {
+	bk_setup_lower_size=$(blockdev --getsz "$DATA_DEV")
+	dmsetup create dtlower --table "0 $bk_setup_lower_size linear $DATA_DEV 0"
+	DATA_DEV=/dev/mapper/dtlower dt_create dt0 "$1"
+	BK_DIR=$BATS_TEST_TMPDIR/backup
+	mkdir -p "$BK_DIR"
+	BK_IMAGE=$BK_DIR/dt0.img
+}
+
+# lower_table TABLE: load TABLE into dtlower under a live dt0.
+lower_table() {
+	dmsetup suspend dtlower
+	dmsetup load dtlower --table "$1"
+	dmsetup resume dtlower
+}
+
+@test "a read error fails the run, rolls back, and the next run makes the image equal" {
+	dt_setup_devices "${DT_BACKUP_DATA_SIZE:-16M}"
+	setup_lower 128
+	local n=$bk_setup_lower_size
+	bk_ok
+	dt_write /dev/mapper/dt0 20480 2048
+	dt_write /dev/mapper/dt0 28672 8
+	lower_table "0 20480 linear $DATA_DEV 0
+20480 2048 error
+22528 $((n - 22528)) linear $DATA_DEV 22528"
+	bk_run
+	[ "$status" -eq 1 ]
+	[[ "$bk_line" == *"failed (incremental): copy failed: read /dev/mapper/dt0 at offset 10485760: Input/output error; checkpoint rolled back"* ]]
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_status dt0 dirty)" = 17 ]
+	lower_table "0 $n linear $DATA_DEV 0"
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	[ "$(bk_copied)" = $((17 * 65536)) ]
+	bk_assert_equal
+}
+
+@test "SIGTERM during the copy rolls back at once, and the next run makes the image equal" {
+	dt_setup_devices "${DT_BACKUP_DATA_SIZE:-16M}"
+	setup_lower 128
+	local n=$bk_setup_lower_size pid i rc=0
+	bk_ok
+	dd if=/dev/urandom of=/dev/mapper/dt0 bs=1M count=8 oflag=direct status=none
+	# reads take 300 ms each from now on
+	lower_table "0 $n delay $DATA_DEV 0 300 $DATA_DEV 0 0"
+	"$BK_JOB" dt0 "$BK_IMAGE" 2>"$BATS_TEST_TMPDIR/err" &
+	pid=$!
+	for i in $(seq 200); do
+		[ "$(dt_status dt0 frozen)" != - ] && pgrep -x dt-copy-extents >/dev/null && break
+		sleep 0.1
+	done
+	pgrep -x dt-copy-extents
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"
+	[ "$rc" -eq 1 ]
+	grep -q "failed (incremental): interrupted by SIGTERM; checkpoint rolled back" "$BATS_TEST_TMPDIR/err"
+	! pgrep -x dt-copy-extents
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_status dt0 dirty)" = 128 ]
+	lower_table "0 $n linear $DATA_DEV 0"
+	bk_ok
+	[ "$(bk_copied)" = $((8 * 1024 * 1024)) ]
+	bk_assert_equal
+}
+
+@test "reformatted metadata breaks the history: the run copies everything and says why" {
+	bk_setup 128
+	bk_ok
+	bk_workload "${DT_BACKUP_SEED:-$RANDOM}"
+	bk_ok
+	local old_uuid
+	old_uuid=$(dt_status dt0 uuid)
+	dmsetup remove dt0
+	dd if=/dev/zero of="$MD_DEV" bs=4096 count=1 oflag=direct status=none
+	dt_create dt0 128
+	[ "$(dt_status dt0 uuid)" != "$old_uuid" ]
+	bk_workload $((${DT_BACKUP_SEED:-$RANDOM} + 1))
+	bk_ok
+	[ "$(bk_mode)" = "full (metadata uuid changed: device $(dt_status dt0 uuid), image has $old_uuid)" ]
+	[ "$(bk_copied)" = "$(blockdev --getsize64 /dev/mapper/dt0)" ]
+	bk_assert_equal
+	bk_workload $((${DT_BACKUP_SEED:-$RANDOM} + 2))
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	bk_assert_equal
+}
+
+@test "a commit made by someone else breaks the history: full copy" {
+	bk_setup 128
+	bk_ok
+	dt_write /dev/mapper/dt0 1000 8
+	run_dirtyctl 0 checkpoint dt0
+	run_dirtyctl 0 commit dt0
+	dt_write /dev/mapper/dt0 5000 8
+	bk_ok
+	[ "$(bk_mode)" = "full (history does not continue: device sequence 2, image has 1)" ]
+	bk_assert_equal
+}
+
+@test "a checkpoint the job did not take is refused and left frozen" {
+	bk_setup 128
+	bk_ok
+	dt_write /dev/mapper/dt0 1000 8
+	run_dirtyctl 0 checkpoint dt0
+	bk_run
+	[ "$status" -eq 1 ]
+	[[ "$bk_line" == *"the device has a checkpoint this job did not take (1 clusters frozen)"* ]]
+	[ "$(dt_status dt0 frozen)" = 1 ]
+	run_dirtyctl 0 rollback dt0
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	bk_assert_equal
+}
+
+@test "a grown device is backed up incrementally, its new clusters included" {
+	dt_setup_devices "${DT_BACKUP_DATA_SIZE:-16M}"
+	local n
+	n=$(blockdev --getsz "$DATA_DEV")
+	dt_create dt0 128 $((n / 2))
+	BK_DIR=$BATS_TEST_TMPDIR/backup
+	mkdir -p "$BK_DIR"
+	BK_IMAGE=$BK_DIR/dt0.img
+	bk_ok
+	dt_write "$DATA_DEV" $((n - 8)) 8 # beyond dt0's end for now
+	dmsetup suspend dt0
+	dmsetup load dt0 --table "0 $n dirtytrack $MD_DEV $DATA_DEV 128"
+	dmsetup resume dt0
+	dt_write /dev/mapper/dt0 8 8
+	bk_ok
+	[ "$(bk_mode)" = "incremental (device grew from $((n * 256)) to $((n * 512)) bytes)" ]
+	bk_assert_equal
+}
