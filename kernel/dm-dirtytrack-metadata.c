@@ -188,3 +188,11 @@ int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 			dt_bitmap_sector(nr_clusters, frozen), (void *)buf,
 			dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE);
 }
+
+int dt_md_write_live_blocks(struct block_device *bdev, u64 first,
+			    unsigned int nr_blocks, const void *buf)
+{
+	return dt_md_io(bdev, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
+			(1 + first) * DT_BLOCK_SECTORS, (void *)buf,
+			(size_t)nr_blocks * DT_BLOCK_SIZE);
+}

@@ -65,4 +65,12 @@ int dt_md_read_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 		       const void *buf);
 
+/*
+ * dt_md_write_live_blocks - write @nr_blocks blocks of the live bitmap,
+ * starting at its block @first, from @buf, with REQ_FUA: durable on return.
+ * For crash_safe mode's write-intent updates.  Returns 0 or a negative errno.
+ */
+int dt_md_write_live_blocks(struct block_device *bdev, u64 first,
+			    unsigned int nr_blocks, const void *buf);
+
 #endif /* DM_DIRTYTRACK_METADATA_H */

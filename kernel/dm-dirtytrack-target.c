@@ -12,9 +12,12 @@
 #include <linux/bitops.h>
 #include <linux/device-mapper.h>
 #include <linux/module.h>
+#include <linux/completion.h>
 #include <linux/mutex.h>
+#include <linux/percpu-refcount.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uuid.h>
@@ -31,6 +34,14 @@
 struct dt_bitmap {
 	unsigned long *bits;	/* bitmap_blocks(nr_clusters) * 4 KiB */
 	atomic_long_t nr_set;	/* bits set; exact once writers are gone */
+	/*
+	 * crash_safe only: the bits known durable in the live area of the
+	 * metadata device; written under dirtytrack 'lock', read locklessly.
+	 */
+	unsigned long *durable;
+	/* One reference per write marked in this set and not yet completed. */
+	struct percpu_ref inflight;
+	struct completion drained;	/* inflight killed and at zero */
 };
 
 enum dt_flags {
@@ -38,6 +49,9 @@ enum dt_flags {
 	DT_F_SB_VALID_ON_DISK,	/* the durable superblock has VALID set */
 	DT_F_METADATA_ERROR,	/* a metadata I/O failed in this activation */
 };
+
+/* Blocks of the live bitmap one write-intent batch writes at most. */
+#define DT_BATCH_BLOCKS 64
 
 enum dt_health {
 	DT_HEALTH_IS_OK,
@@ -65,14 +79,23 @@ struct dirtytrack {
 	unsigned long epoch;
 	unsigned long flags;	/* DT_F_*, atomic bit ops */
 
-	/* Serialises messages, resume/suspend and all metadata I/O. */
+	/* Serialises state-changing messages; taken before 'lock'. */
+	struct mutex msg_lock;
+	/* Serialises state changes, resume/suspend and all metadata I/O. */
 	struct mutex lock;
 
-	/* Bios held until the cleared valid flag is durable. */
-	spinlock_t deferred_lock;
-	struct bio_list deferred;	/* protected by deferred_lock */
+	/*
+	 * Bios held until their metadata is durable: the cleared valid flag
+	 * (default mode) or their clusters' bits (crash_safe).
+	 */
+	spinlock_t held_lock;
+	struct bio_list held;		/* protected by held_lock */
 	struct workqueue_struct *wq;
-	struct work_struct invalidate_work;
+	struct work_struct held_work;
+	/* crash_safe: snapshots of the blocks a batch writes; under 'lock'. */
+	void *batch_buf;
+	u64 batch_blocks[DT_BATCH_BLOCKS];
+	unsigned int batch_nr;
 
 	/*
 	 * What status reports; written under both 'lock' and 'state_lock',
@@ -87,8 +110,7 @@ struct dirtytrack {
 struct dt_per_bio {
 	u64 first;		/* first and last cluster written */
 	u64 last;
-	unsigned long epoch;	/* dt->epoch when the bio was marked */
-	bool tracked;
+	struct dt_bitmap *bm;	/* the set it was marked in, or NULL */
 };
 
 /* ------------------------------------------------------------------ */
@@ -106,27 +128,53 @@ static size_t dt_bitmap_bytes(u64 nr_clusters)
 	return dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE;
 }
 
-static struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters)
+static void dt_bitmap_drained(struct percpu_ref *ref)
+{
+	struct dt_bitmap *bm = container_of(ref, struct dt_bitmap, inflight);
+
+	complete(&bm->drained);
+}
+
+static void dt_bitmap_free(struct dt_bitmap *bm)
+{
+	if (bm) {
+		percpu_ref_exit(&bm->inflight);
+		kvfree(bm->durable);
+		kvfree(bm->bits);
+		kfree(bm);
+	}
+}
+
+static struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters, bool durable)
 {
 	struct dt_bitmap *bm = kzalloc(sizeof(*bm), GFP_KERNEL);
 
 	if (!bm)
 		return NULL;
-	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
-	if (!bm->bits) {
+	init_completion(&bm->drained);
+	if (percpu_ref_init(&bm->inflight, dt_bitmap_drained, 0, GFP_KERNEL)) {
 		kfree(bm);
+		return NULL;
+	}
+	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+	if (durable)
+		bm->durable = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+	if (!bm->bits || (durable && !bm->durable)) {
+		dt_bitmap_free(bm);
 		return NULL;
 	}
 	atomic_long_set(&bm->nr_set, 0);
 	return bm;
 }
 
-static void dt_bitmap_free(struct dt_bitmap *bm)
+/*
+ * Wait until every write marked in @bm has completed.  @bm must no longer
+ * be the live set (see dt_swap_live).  Sleeps; call without 'lock' (held
+ * bios may need it to complete).
+ */
+static void dt_bitmap_wait_drained(struct dt_bitmap *bm)
 {
-	if (bm) {
-		kvfree(bm->bits);
-		kfree(bm);
-	}
+	wait_for_completion(&bm->drained);
 }
 
 /* Zero every bit at and past @nr_clusters (untrusted input from disk). */
@@ -237,7 +285,27 @@ static struct dt_bitmap *dt_swap_live(struct dirtytrack *dt,
 	rcu_assign_pointer(dt->live, new);
 	smp_store_release(&dt->epoch, dt->epoch + 1);
 	synchronize_rcu();
+	/* No marker can take a new reference on @old any more. */
+	percpu_ref_kill(&old->inflight);
 	return old;
+}
+
+/* True when every cluster @first..@last is set in @bits. */
+static bool dt_range_set(const unsigned long *bits, u64 first, u64 last)
+{
+	u64 c;
+
+	for (c = first; c <= last; c++) {
+		if (c % BITS_PER_LONG == 0 && last - c >= BITS_PER_LONG - 1) {
+			if (READ_ONCE(bits[c / BITS_PER_LONG]) != ~0UL)
+				return false;
+			c += BITS_PER_LONG - 1;
+			continue;
+		}
+		if (!test_bit(dt_bit(c), bits))
+			return false;
+	}
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -301,50 +369,183 @@ static u32 dt_sb_flags(struct dirtytrack *dt, bool valid)
 	return flags;
 }
 
-static void dt_submit_deferred(struct dirtytrack *dt)
-{
-	struct bio_list bios;
-	struct bio *bio;
-
-	bio_list_init(&bios);
-	spin_lock(&dt->deferred_lock);
-	clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
-	bio_list_merge(&bios, &dt->deferred);
-	bio_list_init(&dt->deferred);
-	spin_unlock(&dt->deferred_lock);
-
-	while ((bio = bio_list_pop(&bios)))
-		dm_submit_bio_remap(bio, NULL);
-}
-
-/*
- * Make the on-disk superblock stop promising an exact bitmap, before the
- * in-memory sets first differ from the stored ones.  Then let the held bios
- * go.  A failed write degrades tracking but never holds or fails data I/O.
- * Called with 'lock' held; sleeps.
- */
-static void dt_invalidate(struct dirtytrack *dt)
+/* Write the superblock with the current state.  Called with 'lock' held. */
+static int dt_write_superblock(struct dirtytrack *dt, bool valid)
 {
 	struct dt_sb_info info;
 	int r;
 
-	if (!test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags))
-		return;
-
-	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, false));
+	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, valid));
 	r = dt_md_write_superblock(dt->metadata_dev->bdev, &info);
 	if (r)
 		dt_metadata_failed(dt, "superblock write", r);
-	dt_submit_deferred(dt);
+	else if (info.flags & DT_SB_FLAG_VALID)
+		set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	else
+		clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	return r;
 }
 
-static void dt_invalidate_work(struct work_struct *ws)
+/* Take the held bios; @invalidated: the valid flag is no longer on disk. */
+static void dt_take_held(struct dirtytrack *dt, struct bio_list *bios,
+			 bool invalidated)
 {
-	struct dirtytrack *dt = container_of(ws, struct dirtytrack,
-					     invalidate_work);
+	bio_list_init(bios);
+	spin_lock(&dt->held_lock);
+	if (invalidated)
+		clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	bio_list_merge(bios, &dt->held);
+	bio_list_init(&dt->held);
+	spin_unlock(&dt->held_lock);
+}
+
+static void dt_release_held(struct bio_list *bios)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(bios)))
+		dm_submit_bio_remap(bio, NULL);
+}
+
+/*
+ * Default mode: make the on-disk superblock stop promising an exact bitmap,
+ * before the in-memory sets first differ from the stored ones.  Then let
+ * the held bios go.  A failed write degrades tracking but never holds or
+ * fails data I/O.  Nothing to do in crash_safe mode, whose stored bitmap is
+ * always a superset.  Called with 'lock' held; sleeps.
+ */
+static void dt_invalidate(struct dirtytrack *dt)
+{
+	struct bio_list bios;
+
+	if (dt->crash_safe || !test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags))
+		return;
+
+	dt_write_superblock(dt, false);
+	dt_take_held(dt, &bios, true);
+	dt_release_held(&bios);
+}
+
+/*
+ * crash_safe mode: the write-intent batch.  Blocks of the live bitmap are
+ * collected with dt_batch_add() and written by dt_batch_flush() from a
+ * snapshot taken at flush time, with FUA; every bit of the snapshot is
+ * then durable and is recorded in the live set's 'durable' bitmap, which
+ * lets later writes to those clusters pass without waiting.
+ */
+static int dt_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void dt_batch_flush(struct dirtytrack *dt)
+{
+	struct dt_bitmap *live = dt_live_locked(dt);
+	unsigned int i, j, w, nr = dt->batch_nr;
+	int r = 0;
+
+	dt->batch_nr = 0;
+	if (!nr || test_bit(DT_F_METADATA_ERROR, &dt->flags))
+		return;
+
+	sort(dt->batch_blocks, nr, sizeof(u64), dt_cmp_u64, NULL);
+	for (i = 0; i < nr; i++)
+		memcpy(dt->batch_buf + i * DT_BLOCK_SIZE,
+		       (u8 *)live->bits + dt->batch_blocks[i] * DT_BLOCK_SIZE,
+		       DT_BLOCK_SIZE);
+
+	/* One write per run of consecutive blocks. */
+	for (i = 0; i < nr && !r; i = j) {
+		for (j = i + 1; j < nr; j++)
+			if (dt->batch_blocks[j] != dt->batch_blocks[j - 1] + 1)
+				break;
+		r = dt_md_write_live_blocks(dt->metadata_dev->bdev,
+					    dt->batch_blocks[i], j - i,
+					    dt->batch_buf + i * DT_BLOCK_SIZE);
+	}
+	if (r) {
+		dt_metadata_failed(dt, "write-intent bitmap write", r);
+		/* The stored bitmap may now miss bits: stop vouching for it. */
+		dt_write_superblock(dt, false);
+		return;
+	}
+
+	for (i = 0; i < nr; i++) {
+		const unsigned long *snap = dt->batch_buf + i * DT_BLOCK_SIZE;
+		unsigned long *durable = (unsigned long *)
+			((u8 *)live->durable + dt->batch_blocks[i] * DT_BLOCK_SIZE);
+
+		for (w = 0; w < DT_BLOCK_SIZE / sizeof(long); w++)
+			if (snap[w] & ~durable[w])
+				WRITE_ONCE(durable[w], durable[w] | snap[w]);
+	}
+}
+
+static void dt_batch_add(struct dirtytrack *dt, u64 block)
+{
+	unsigned int i;
+
+	for (i = 0; i < dt->batch_nr; i++)
+		if (dt->batch_blocks[i] == block)
+			return;
+	if (dt->batch_nr == DT_BATCH_BLOCKS)
+		dt_batch_flush(dt);
+	dt->batch_blocks[dt->batch_nr++] = block;
+}
+
+/* crash_safe: queue the blocks holding clusters @first..@last. */
+static void dt_batch_add_range(struct dirtytrack *dt, u64 first, u64 last)
+{
+	u64 b;
+
+	for (b = first / DT_BITS_PER_BLOCK; b <= last / DT_BITS_PER_BLOCK; b++)
+		dt_batch_add(dt, b);
+}
+
+/* crash_safe: write the whole live set durably. */
+static void dt_persist_live(struct dirtytrack *dt)
+{
+	if (dt->crash_safe) {
+		dt_batch_add_range(dt, 0, dt->nr_clusters - 1);
+		dt_batch_flush(dt);
+	}
+}
+
+/*
+ * crash_safe: make the bits of the held bios durable, then let them go.
+ * A bio marked in a set that has since been frozen is durable already (a
+ * checkpoint writes the frozen set); one marked in a set since cleared is
+ * marked again in the live set, so that it is never lost.
+ */
+static void dt_persist_held(struct dirtytrack *dt)
+{
+	struct dt_bitmap *live = dt_live_locked(dt);
+	struct bio_list bios;
+	struct bio *bio;
+
+	dt_take_held(dt, &bios, false);
+	bio_list_for_each(bio, &bios) {
+		struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		if (pb->bm != live)
+			dt_bitmap_mark(live, pb->first, pb->last);
+		dt_batch_add_range(dt, pb->first, pb->last);
+	}
+	dt_batch_flush(dt);
+	dt_release_held(&bios);
+}
+
+static void dt_held_work(struct work_struct *ws)
+{
+	struct dirtytrack *dt = container_of(ws, struct dirtytrack, held_work);
 
 	mutex_lock(&dt->lock);
-	dt_invalidate(dt);
+	if (dt->crash_safe)
+		dt_persist_held(dt);
+	else
+		dt_invalidate(dt);
 	mutex_unlock(&dt->lock);
 }
 
@@ -356,7 +557,6 @@ static void dt_invalidate_work(struct work_struct *ws)
 static void dt_write_metadata(struct dirtytrack *dt)
 {
 	struct block_device *bdev = dt->metadata_dev->bdev;
-	struct dt_sb_info info;
 	int r;
 
 	r = dt_md_write_bitmap(bdev, dt->nr_clusters, false,
@@ -366,13 +566,7 @@ static void dt_write_metadata(struct dirtytrack *dt)
 				       dt->frozen->bits);
 	if (r)
 		dt_metadata_failed(dt, "bitmap write", r);
-
-	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, true));
-	r = dt_md_write_superblock(bdev, &info);
-	if (r)
-		dt_metadata_failed(dt, "superblock write", r);
-	else if (info.flags & DT_SB_FLAG_VALID)
-		set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	dt_write_superblock(dt, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -442,6 +636,8 @@ static int dt_load(struct dirtytrack *dt)
 	dt_bitmap_free(dt->frozen);
 	dt->frozen = NULL;
 	memset(live->bits, 0, dt_bitmap_bytes(dt->nr_clusters));
+	if (live->durable)
+		memset(live->durable, 0, dt_bitmap_bytes(dt->nr_clusters));
 	atomic_long_set(&live->nr_set, 0);
 	smp_store_release(&dt->epoch, dt->epoch + 1);
 	clear_bit(DT_F_METADATA_ERROR, &dt->flags);
@@ -497,9 +693,11 @@ static int dt_load(struct dirtytrack *dt)
 	dt_bitmap_recount(live, dt->nr_clusters);
 
 	if (info.flags & DT_SB_FLAG_FROZEN) {
-		frozen = dt_bitmap_alloc(dt->nr_clusters);
+		frozen = dt_bitmap_alloc(dt->nr_clusters, false);
 		if (!frozen)
 			return -ENOMEM;
+		/* No write is marked in a stored set: it is drained already. */
+		percpu_ref_kill(&frozen->inflight);
 		r = dt_load_set(dt, &info, true, frozen);
 		if (r) {
 			dt_bitmap_free(frozen);
@@ -537,7 +735,11 @@ read_error:
 	if (!memchr_inv(dt->sb.uuid, 0, DT_UUID_SIZE))
 		generate_random_uuid(dt->sb.uuid);
 	spin_unlock(&dt->state_lock);
-	set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);	/* unknown: invalidate */
+	/* What is on disk is unknown: make it stop vouching for itself. */
+	if (dt->crash_safe)
+		dt_write_superblock(dt, false);
+	else
+		set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
 	return 0;
 }
 
@@ -584,8 +786,8 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 	while (argc--) {
 		name = dm_shift_arg(as);
 		if (!strcasecmp(name, DT_FEATURE_CRASH_SAFE)) {
-			ti->error = "Feature crash_safe is not available in this version";
-			return -EINVAL;
+			dt->crash_safe = true;
+			continue;
 		}
 		dt_error(ti, "Unknown feature: %s", name);
 		return -EINVAL;
@@ -643,7 +845,7 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
  *                    device is formatted on first resume
  *   data_dev:        the tracked device, mapped 1:1 from sector 0
  *   cluster_sectors: tracking granularity, a power of two from 8 to 2^21
- *   features:        none yet accepted (crash_safe is reserved)
+ *   features:        crash_safe: write-intent tracking, exact after a crash
  */
 static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -664,11 +866,12 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return -ENOMEM;
 	}
 	dt->ti = ti;
+	mutex_init(&dt->msg_lock);
 	mutex_init(&dt->lock);
-	spin_lock_init(&dt->deferred_lock);
+	spin_lock_init(&dt->held_lock);
 	spin_lock_init(&dt->state_lock);
-	bio_list_init(&dt->deferred);
-	INIT_WORK(&dt->invalidate_work, dt_invalidate_work);
+	bio_list_init(&dt->held);
+	INIT_WORK(&dt->held_work, dt_held_work);
 	dt->frozen_clusters = -1;
 
 	if (kstrtouint(argv[2], 10, &cs) || !dt_cluster_sectors_valid(cs)) {
@@ -714,11 +917,19 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto bad_live;
 
 	r = -ENOMEM;
-	live = dt_bitmap_alloc(dt->nr_clusters);
+	live = dt_bitmap_alloc(dt->nr_clusters, dt->crash_safe);
 	if (!live) {
 		dt_error(ti, "Cannot allocate a bitmap of %llu clusters",
 			 dt->nr_clusters);
 		goto bad_live;
+	}
+	if (dt->crash_safe) {
+		dt->batch_buf = kvmalloc(DT_BATCH_BLOCKS * DT_BLOCK_SIZE,
+					 GFP_KERNEL);
+		if (!dt->batch_buf) {
+			ti->error = "Cannot allocate write-intent buffer";
+			goto bad_wq;
+		}
 	}
 
 	dt->wq = alloc_workqueue("dirtytrack", WQ_MEM_RECLAIM, 0);
@@ -737,6 +948,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	return 0;
 
 bad_wq:
+	kvfree(dt->batch_buf);
 	dt_bitmap_free(live);
 bad_live:
 	dm_put_device(ti, dt->data_dev);
@@ -753,6 +965,7 @@ static void dt_dtr(struct dm_target *ti)
 
 	/* Metadata was written at postsuspend; nothing is written here. */
 	destroy_workqueue(dt->wq);
+	kvfree(dt->batch_buf);
 	dt_bitmap_free(dt->frozen);
 	dt_bitmap_free(rcu_dereference_raw(dt->live));
 	dm_put_device(ti, dt->data_dev);
@@ -774,8 +987,10 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 	struct dirtytrack *dt = ti->private;
 	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	sector_t offset = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	struct dt_bitmap *live;
+	bool hold;
 
-	pb->tracked = false;
+	pb->bm = NULL;
 	bio_set_dev(bio, dt->data_dev->bdev);
 	if (!bio_sectors(bio))
 		return DM_MAPIO_REMAPPED;	/* empty flush: nothing to mark */
@@ -786,21 +1001,28 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 
 	pb->first = offset >> dt->cluster_shift;
 	pb->last = (offset + bio_sectors(bio) - 1) >> dt->cluster_shift;
-	pb->epoch = smp_load_acquire(&dt->epoch);
-	pb->tracked = true;
-	dt_mark_live(dt, pb->first, pb->last);
 
-	if (unlikely(test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags))) {
-		bool held = false;
+	rcu_read_lock();
+	live = rcu_dereference(dt->live);
+	percpu_ref_get(&live->inflight);
+	pb->bm = live;
+	dt_bitmap_mark(live, pb->first, pb->last);
+	if (dt->crash_safe)
+		hold = !dt_range_set(live->durable, pb->first, pb->last) &&
+		       !test_bit(DT_F_METADATA_ERROR, &dt->flags);
+	else
+		hold = test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	rcu_read_unlock();
 
-		spin_lock(&dt->deferred_lock);
-		if (test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags)) {
-			bio_list_add(&dt->deferred, bio);
-			held = true;
-		}
-		spin_unlock(&dt->deferred_lock);
-		if (held) {
-			queue_work(dt->wq, &dt->invalidate_work);
+	if (unlikely(hold)) {
+		spin_lock(&dt->held_lock);
+		hold = dt->crash_safe ||
+		       test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+		if (hold)
+			bio_list_add(&dt->held, bio);
+		spin_unlock(&dt->held_lock);
+		if (hold) {
+			queue_work(dt->wq, &dt->held_work);
 			return DM_MAPIO_SUBMITTED;
 		}
 	}
@@ -808,18 +1030,23 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 }
 
 /*
- * A write marked before a checkpoint (or clear) may complete after it, and
- * a backup of the frozen set may have read the cluster before the write
- * landed: mark it again in the new live set so the next backup copies it.
+ * A write marked in a set that stopped being live while it was in flight
+ * (a checkpoint or clear) is marked again in the live set, so that no
+ * write completing after a checkpoint can hide in a frozen set that a
+ * backup may already have read.  Then the set may drain.
  */
 static int dt_end_io(struct dm_target *ti, struct bio *bio,
 		     blk_status_t *error)
 {
 	struct dirtytrack *dt = ti->private;
 	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct dt_bitmap *bm = pb->bm;
 
-	if (pb->tracked && smp_load_acquire(&dt->epoch) != pb->epoch)
-		dt_mark_live(dt, pb->first, pb->last);
+	if (bm) {
+		if (bm != rcu_access_pointer(dt->live))
+			dt_mark_live(dt, pb->first, pb->last);
+		percpu_ref_put(&bm->inflight);
+	}
 	return DM_ENDIO_DONE;
 }
 
@@ -830,16 +1057,31 @@ static int dt_end_io(struct dm_target *ti, struct bio *bio,
 static int dt_preresume(struct dm_target *ti)
 {
 	struct dirtytrack *dt = ti->private;
+	struct dt_bitmap *live;
 	int r = 0;
 
 	mutex_lock(&dt->lock);
-	if (!test_bit(DT_F_OWNER, &dt->flags)) {
-		r = dt_load(dt);
-		if (!r) {
-			set_bit(DT_F_OWNER, &dt->flags);
-			dt_update_frozen_count(dt);
-		}
+	if (test_bit(DT_F_OWNER, &dt->flags))
+		goto out;
+	r = dt_load(dt);
+	if (r)
+		goto out;
+	if (dt->crash_safe && !test_bit(DT_F_METADATA_ERROR, &dt->flags)) {
+		/*
+		 * Store exactly what was loaded (all dirty after an unclean
+		 * default-mode shutdown, new clusters after growth) with the
+		 * valid flag, and take it as durable: from here on the stored
+		 * bitmap only ever grows ahead of the writes.
+		 */
+		dt_write_metadata(dt);
+		live = dt_live_locked(dt);
+		if (!test_bit(DT_F_METADATA_ERROR, &dt->flags))
+			memcpy(live->durable, live->bits,
+			       dt_bitmap_bytes(dt->nr_clusters));
 	}
+	set_bit(DT_F_OWNER, &dt->flags);
+	dt_update_frozen_count(dt);
+out:
 	mutex_unlock(&dt->lock);
 	return r;
 }
@@ -851,7 +1093,9 @@ static void dt_postsuspend(struct dm_target *ti)
 	flush_workqueue(dt->wq);
 	mutex_lock(&dt->lock);
 	if (test_bit(DT_F_OWNER, &dt->flags)) {
-		if (!test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags) ||
+		/* crash_safe: marks made at completion are not stored yet. */
+		if (dt->crash_safe ||
+		    !test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags) ||
 		    test_bit(DT_F_METADATA_ERROR, &dt->flags))
 			dt_write_metadata(dt);
 		clear_bit(DT_F_OWNER, &dt->flags);
@@ -862,6 +1106,13 @@ static void dt_postsuspend(struct dm_target *ti)
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
+/*
+ * State-changing messages run with 'msg_lock' and 'lock' held.  Those that
+ * wait for a retired set to drain drop 'lock' meanwhile (held bios may need
+ * it); 'msg_lock' keeps other messages out.
+ * In crash_safe mode each keeps the stored metadata a superset of the
+ * changed clusters at every instant (Documentation/dm-dirtytrack.rst).
+ */
 
 static void dt_end_unclean(struct dirtytrack *dt, bool bump_sequence)
 {
@@ -873,33 +1124,57 @@ static void dt_end_unclean(struct dirtytrack *dt, bool bump_sequence)
 	spin_unlock(&dt->state_lock);
 }
 
-static int dt_msg_clear(struct dirtytrack *dt)
+/* Wait for @old to drain with 'lock' dropped; false if we lost ownership. */
+static bool dt_wait_drained_unlocked(struct dirtytrack *dt,
+				     struct dt_bitmap *old)
 {
-	struct dt_bitmap *empty = dt_bitmap_alloc(dt->nr_clusters);
+	mutex_unlock(&dt->lock);
+	dt_bitmap_wait_drained(old);
+	mutex_lock(&dt->lock);
+	return test_bit(DT_F_OWNER, &dt->flags);
+}
 
-	if (!empty)
-		return -ENOMEM;
+static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap *empty)
+{
+	struct dt_bitmap *old;
+
 	dt_invalidate(dt);
-	dt_bitmap_free(dt_swap_live(dt, empty));
 	dt_end_unclean(dt, true);
+	/* crash_safe: the new sequence is stored before any bit is dropped. */
+	if (dt->crash_safe)
+		dt_write_superblock(dt, true);
+	old = dt_swap_live(dt, empty);
+	if (dt_wait_drained_unlocked(dt, old))
+		dt_persist_live(dt);	/* writes that completed meanwhile */
+	dt_bitmap_free(old);
 	return 0;
 }
 
-static int dt_msg_checkpoint(struct dirtytrack *dt)
+static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap *empty)
 {
-	struct dt_bitmap *empty;
+	struct dt_bitmap *old;
+	int r;
 
-	if (dt->frozen)
-		return -EEXIST;
-	empty = dt_bitmap_alloc(dt->nr_clusters);
-	if (!empty)
-		return -ENOMEM;
 	dt_invalidate(dt);
-	dt->frozen = dt_swap_live(dt, empty);
+	old = dt_swap_live(dt, empty);
+	dt->frozen = old;
 	spin_lock(&dt->state_lock);
 	dt->sb.frozen_sequence = dt->sb.sequence;
 	spin_unlock(&dt->state_lock);
 	dt_update_frozen_count(dt);
+	if (dt->crash_safe) {
+		/*
+		 * The frozen set is stored, and the superblock says so, before
+		 * any block of the new live set overwrites the old one.
+		 */
+		r = dt_md_write_bitmap(dt->metadata_dev->bdev, dt->nr_clusters,
+				       true, old->bits);
+		if (r)
+			dt_metadata_failed(dt, "frozen bitmap write", r);
+		dt_write_superblock(dt, !r);
+	}
+	/* Every write marked in the frozen set has completed on return. */
+	dt_wait_drained_unlocked(dt, old);
 	return 0;
 }
 
@@ -908,11 +1183,15 @@ static int dt_msg_commit(struct dirtytrack *dt)
 	if (!dt->frozen)
 		return -ENOENT;
 	dt_invalidate(dt);
+	/* crash_safe: the live set holds re-marked writes; store it first. */
+	dt_persist_live(dt);
 	dt_bitmap_free(dt->frozen);
 	dt->frozen = NULL;
 	smp_store_release(&dt->epoch, dt->epoch + 1);
 	dt_end_unclean(dt, true);
 	dt_update_frozen_count(dt);
+	if (dt->crash_safe)
+		dt_write_superblock(dt, true);
 	return 0;
 }
 
@@ -922,26 +1201,34 @@ static int dt_msg_rollback(struct dirtytrack *dt)
 		return -ENOENT;
 	dt_invalidate(dt);
 	dt_bitmap_merge(dt_live_locked(dt), dt->frozen, dt->nr_clusters);
+	dt_persist_live(dt);
 	dt_bitmap_free(dt->frozen);
 	dt->frozen = NULL;
 	smp_store_release(&dt->epoch, dt->epoch + 1);
 	dt_update_frozen_count(dt);
+	if (dt->crash_safe)
+		dt_write_superblock(dt, true);
 	return 0;
 }
 
 static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
 		       const char *len_arg)
 {
-	u64 start, len;
+	u64 start, len, first, last;
 
 	if (kstrtoull(start_arg, 10, &start) || kstrtoull(len_arg, 10, &len) ||
 	    !len)
 		return -EINVAL;
 	if (start >= dt->ti->len || len > dt->ti->len - start)
 		return -ERANGE;
+	first = start >> dt->cluster_shift;
+	last = (start + len - 1) >> dt->cluster_shift;
 	dt_invalidate(dt);
-	dt_mark_live(dt, start >> dt->cluster_shift,
-		     (start + len - 1) >> dt->cluster_shift);
+	dt_bitmap_mark(dt_live_locked(dt), first, last);
+	if (dt->crash_safe) {
+		dt_batch_add_range(dt, first, last);
+		dt_batch_flush(dt);
+	}
 	return 0;
 }
 
@@ -1013,38 +1300,63 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 		      char *result, unsigned int maxlen)
 {
 	struct dirtytrack *dt = ti->private;
+	struct dt_bitmap *empty = NULL;
 	int r = -EINVAL;
 
 	if (!argc)
 		return -EINVAL;
 
-	mutex_lock(&dt->lock);
 	if (!strcasecmp(argv[0], DT_MSG_BITMAP)) {
-		if (argc == 3)
-			r = dt_msg_bitmap(dt, argv[1], argv[2], result, maxlen);
-		goto out;
+		if (argc != 3)
+			return -EINVAL;
+		mutex_lock(&dt->lock);
+		r = dt_msg_bitmap(dt, argv[1], argv[2], result, maxlen);
+		mutex_unlock(&dt->lock);
+		return r;
 	}
 
+	/*
+	 * A new set is allocated before any lock is taken: reclaim may write
+	 * to this very device, whose held bios need 'lock'.
+	 */
+	if ((!strcasecmp(argv[0], DT_MSG_CLEAR) ||
+	     !strcasecmp(argv[0], DT_MSG_CHECKPOINT)) && argc == 1) {
+		empty = dt_bitmap_alloc(dt->nr_clusters, dt->crash_safe);
+		if (!empty)
+			return -ENOMEM;
+	}
+
+	mutex_lock(&dt->msg_lock);
+	mutex_lock(&dt->lock);
 	/* Everything else changes state, which needs the metadata owned. */
 	if (!test_bit(DT_F_OWNER, &dt->flags)) {
 		r = -EBUSY;
 		goto out;
 	}
-	if (!strcasecmp(argv[0], DT_MSG_CLEAR) && argc == 1)
-		r = dt_msg_clear(dt);
-	else if (!strcasecmp(argv[0], DT_MSG_CHECKPOINT) && argc == 1)
-		r = dt_msg_checkpoint(dt);
-	else if (!strcasecmp(argv[0], DT_MSG_COMMIT) && argc == 1)
+	if (!strcasecmp(argv[0], DT_MSG_CLEAR) && argc == 1) {
+		r = dt_msg_clear(dt, empty);
+		empty = NULL;
+	} else if (!strcasecmp(argv[0], DT_MSG_CHECKPOINT) && argc == 1) {
+		if (dt->frozen) {
+			r = -EEXIST;
+		} else {
+			r = dt_msg_checkpoint(dt, empty);
+			empty = NULL;
+		}
+	} else if (!strcasecmp(argv[0], DT_MSG_COMMIT) && argc == 1) {
 		r = dt_msg_commit(dt);
-	else if (!strcasecmp(argv[0], DT_MSG_ROLLBACK) && argc == 1)
+	} else if (!strcasecmp(argv[0], DT_MSG_ROLLBACK) && argc == 1) {
 		r = dt_msg_rollback(dt);
-	else if (!strcasecmp(argv[0], DT_MSG_MARK) && argc == 3)
+	} else if (!strcasecmp(argv[0], DT_MSG_MARK) && argc == 3) {
 		r = dt_msg_mark(dt, argv[1], argv[2]);
-	else
+	} else {
 		DMWARN_LIMIT("%s: unrecognised message '%s' with %u arguments",
 			     dm_table_device_name(ti->table), argv[0], argc - 1);
+	}
 out:
 	mutex_unlock(&dt->lock);
+	mutex_unlock(&dt->msg_lock);
+	dt_bitmap_free(empty);
 	return r;
 }
 
