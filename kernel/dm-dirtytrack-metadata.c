@@ -18,6 +18,9 @@
  *  - A superblock found without the flag means the activation that wrote
  *    it ended uncleanly: the bitmaps are not trusted and every cluster is
  *    dirty.
+ *  - In crash_safe mode the flag stays set: bitmap blocks are written with
+ *    FUA before the writes that need them, so the stored sets are always a
+ *    superset of the changed clusters (dt_md_write_live_blocks()).
  *
  * Every function here does synchronous I/O with bios it allocates itself
  * and may sleep; the caller serialises them.
