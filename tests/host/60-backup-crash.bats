@@ -3,7 +3,8 @@
 # into the next boot: /dev/vda metadata, /dev/vdb data, /dev/vdc an ext4 file
 # system holding the image, its state and its log. After a crash in the
 # middle of a workload, or of a backup run, the next run copies every
-# cluster and the image equals the device byte for byte.
+# cluster (default mode) or what changed (crash_safe), and the image equals
+# the device byte for byte.
 # Runs on the host; each test boots the VM more than once.
 
 bats_require_minimum_version 1.5.0
@@ -26,11 +27,17 @@ vm() {
 SIZE=16777216
 
 # Guest preamble: the dirtytrack device (over a dm-linear "lower", so a run
-# can be slowed down with a delay table) and the backup file system.
-GUEST_SETUP='set -e
-dmsetup create lower --table "0 32768 linear /dev/vdb 0"
-dmsetup create dt0 --table "0 32768 dirtytrack /dev/vda /dev/mapper/lower 128"
-mkdir -p /backup && mount /dev/vdc /backup
+# can be slowed down with a delay table; $FEATURES are its feature args) and
+# the backup file system.
+FEATURES=
+guest() {
+	printf '%s\n' "set -e" \
+		'dmsetup create lower --table "0 32768 linear /dev/vdb 0"' \
+		"dmsetup create dt0 --table \"0 32768 dirtytrack /dev/vda /dev/mapper/lower 128${FEATURES:+ $FEATURES}\"" \
+		"$GUEST_FUNCTIONS" "$1"
+}
+
+GUEST_FUNCTIONS='mkdir -p /backup && mount /dev/vdc /backup
 backup() { scripts/dirtytrack-backup dt0 /backup/dt0.img; }
 status() { echo "STATUS $(dmsetup status dt0)"; }
 workload() {
@@ -49,7 +56,7 @@ equal() {
 # next run copies the whole device and the image equals it; then the
 # history continues with ordinary incremental runs.
 after_crash() {
-	run vm "$GUEST_SETUP"'
+	run vm "$(guest '
 		status
 		backup
 		equal
@@ -57,7 +64,7 @@ after_crash() {
 		workload 7
 		backup
 		equal
-		cat /backup/dt0.img.log'
+		cat /backup/dt0.img.log')"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"STATUS 0 32768 dirtytrack 128 256 256 - default unclean_shutdown "* ]]
@@ -69,27 +76,33 @@ after_crash() {
 	[[ "$(grep 'dirtytrack-backup: ' <<<"$output" | tail -n 1)" == *": incremental, "* ]]
 }
 
-@test "a crash in the middle of a workload: the next run copies everything and the image equals the device" {
-	run vm "$GUEST_SETUP"'
+# Boot, make a backup and a workload, then crash with writes running.
+crash_in_workload() {
+	run vm "$(guest '
 		backup
 		workload 1
 		backup
 		equal
-		fio --output=/dev/null --filename=/dev/mapper/dt0 --refill_buffers --time_based --runtime=60 \
-			--name=random --rw=randwrite --ioengine=libaio --iodepth=8 --direct=1 --bs=16k &
+		fio --output=/dev/null --eta=never --filename=/dev/mapper/dt0 --refill_buffers --time_based --runtime=60 \
+			--name=random --rw=randwrite --ioengine=libaio --iodepth=8 --direct=1 --bs=16k '"$1"' &
 		sleep 3
 		status
 		echo c > /proc/sysrq-trigger
 		sleep 10
-		echo not crashed'
+		echo not crashed')"
 	echo "$output"
 	[ "$status" -eq 126 ]
 	[[ "$output" == *IMAGE-EQUAL* ]]
+}
+
+@test "a crash in the middle of a workload: the next run copies everything and the image equals the device" {
+	crash_in_workload "--size=16m"
 	after_crash
 }
 
-@test "a crash in the middle of a backup run: the next run settles it and the image equals the device" {
-	run vm "$GUEST_SETUP"'
+# Boot, make a backup and a workload, then crash while a run copies.
+crash_in_backup() {
+	run vm "$(guest '
 		backup
 		workload 2
 		# reads take 100 ms from now on: the copy lasts a while
@@ -106,9 +119,50 @@ after_crash() {
 		status
 		echo c > /proc/sysrq-trigger
 		sleep 10
-		echo not crashed'
+		echo not crashed')"
 	echo "$output"
 	[ "$status" -eq 126 ]
 	[[ "$output" == *"pending=checkpoint"* ]]
+}
+
+@test "a crash in the middle of a backup run: the next run settles it and the image equals the device" {
+	crash_in_backup
 	after_crash
+}
+
+# crash_safe: the stored bitmap is exact after a crash, so the next run is
+# incremental; LIMIT bounds what it may copy.
+after_crash_safe() {
+	local limit=$1
+	run vm "$(guest '
+		status
+		backup
+		equal
+		cat /backup/dt0.img.log')"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"STATUS 0 32768 dirtytrack 128 256 "*" crash_safe ok "* ]]
+	[[ "$output" == *IMAGE-EQUAL* ]]
+	local line bytes
+	line=$(grep 'dirtytrack-backup: ' <<<"$output" | tail -n 1)
+	[[ "$line" == *": incremental, "* ]]
+	bytes=$(sed -n 's/.*, \([0-9]*\) bytes copied, .*/\1/p' <<<"$line")
+	echo "copied $bytes bytes, limit $limit"
+	[ "$bytes" -gt 0 ]
+	[ "$bytes" -le "$limit" ]
+}
+
+@test "crash_safe: a crash in the middle of a workload: the next run copies only what changed" {
+	FEATURES="1 crash_safe"
+	# the writes at the crash stay in the first 4 MiB
+	crash_in_workload "--size=4m"
+	after_crash_safe $((4 * 1024 * 1024))
+	[[ "$output" == *": incremental, "*", sequence 3"* ]]
+}
+
+@test "crash_safe: a crash in the middle of a backup run: the next run rolls the stored checkpoint back" {
+	FEATURES="1 crash_safe"
+	crash_in_backup
+	after_crash_safe $SIZE
+	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, "* ]]
 }
