@@ -47,6 +47,12 @@ workload() {
 		--name=discard --rw=randtrim --ioengine=psync --bs=16k --number_ios=16
 	blkdiscard -z -o $((($1 % 200) * 4096)) -l 65536 /dev/mapper/dt0
 }
+crash() {
+	status
+	echo c > /proc/sysrq-trigger
+	sleep 10
+	echo not crashed
+}
 equal() {
 	cmp <(dd if=/dev/mapper/dt0 bs=1M iflag=direct status=none) /backup/dt0.img && echo IMAGE-EQUAL
 }
@@ -86,10 +92,7 @@ crash_in_workload() {
 		fio --output=/dev/null --eta=never --filename=/dev/mapper/dt0 --refill_buffers --time_based --runtime=60 \
 			--name=random --rw=randwrite --ioengine=libaio --iodepth=8 --direct=1 --bs=16k '"$1"' &
 		sleep 3
-		status
-		echo c > /proc/sysrq-trigger
-		sleep 10
-		echo not crashed')"
+		crash')"
 	echo "$output"
 	[ "$status" -eq 126 ]
 	[[ "$output" == *IMAGE-EQUAL* ]]
@@ -116,10 +119,7 @@ crash_in_backup() {
 		done
 		pgrep -x dt-copy-extents
 		cat /backup/dt0.img.state
-		status
-		echo c > /proc/sysrq-trigger
-		sleep 10
-		echo not crashed')"
+		crash')"
 	echo "$output"
 	[ "$status" -eq 126 ]
 	[[ "$output" == *"pending=checkpoint"* ]]

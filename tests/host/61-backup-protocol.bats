@@ -230,6 +230,30 @@ state() {
 	image_equals_device
 }
 
+@test "SIGTERM while the checkpoint is sent: rolled back as soon as it is taken" {
+	backup
+	some_writes
+	FAKE_DT_TERM=checkpoint run --separate-stderr setsid -w "$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": failed (incremental): interrupted by SIGTERM; checkpoint rolled back, the next run copies these extents again" ]]
+	[ ! -e "$FAKE_DT/frozen" ]
+	[ "$(state pending)" = none ]
+	run backup
+	[ "$status" -eq 0 ]
+	image_equals_device
+}
+
+@test "SIGTERM while the commit is sent: the run completes and says so" {
+	backup
+	some_writes
+	FAKE_DT_TERM=commit run --separate-stderr setsid -w "$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": incremental, 4 extents, "*", sequence 2"*"interrupted by SIGTERM after the commit; the run completed" ]]
+	[ "$(state sequence)" = 2 ]
+	[ "$(state pending)" = none ]
+	image_equals_device
+}
+
 # A job killed (as by a crash of the backup host) right after each step:
 # the next run settles what was left and the image equals the device.
 killed_after() {
