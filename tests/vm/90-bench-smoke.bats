@@ -40,15 +40,15 @@ number_re='^[0-9]+(\.[0-9]+)?$'
 }
 
 @test "every workload ran on every target, interleaved" {
-	[ "$(grep -c '^BENCH-IO ' "$OUT")" = 15 ]
+	[ "$(grep -c "^BENCH-IO " "$OUT")" = 18 ]
 	for wl in rand4k-1 rand4k-2 seq1m; do
-		[ "$(grep "^BENCH-IO $wl " "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" = "raw linear dirty fresh era " ]
+		[ "$(grep "^BENCH-IO $wl " "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" = "raw linear dirty fresh csfresh era " ]
 	done
 	# Each record: positive IOPS, MiB/s and I/O count; a share only for first touch.
 	awk '/^BENCH-IO / {
 		if (!($5 > 0 && $6 > 0 && $7 > 0)) { print "bad record: " $0; bad = 1 }
-		if (($3 == "fresh") != ($8 != "-")) { print "bad share: " $0; bad = 1 }
-		if ($3 == "fresh" && !($8 > 0 && $8 <= 1)) { print "share out of range: " $0; bad = 1 }
+		if (($3 == "fresh" || $3 == "csfresh") != ($8 != "-")) { print "bad share: " $0; bad = 1 }
+		if ($8 != "-" && !($8 > 0 && $8 <= 1)) { print "share out of range: " $0; bad = 1 }
 	} END { exit bad }' "$OUT"
 }
 
