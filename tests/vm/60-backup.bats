@@ -81,7 +81,7 @@ rounds() {
 }
 
 @test "a run that fills the image's file system fails, rolls back, and the next run makes the image equal" {
-	bk_setup 128
+	DT_BACKUP_DATA_SIZE=16M bk_setup 128
 	BK_MOUNT=$BATS_TEST_TMPDIR/small
 	mkdir "$BK_MOUNT"
 	mount -t tmpfs -o size=8m tmpfs "$BK_MOUNT"
@@ -121,7 +121,7 @@ lower_table() {
 }
 
 @test "a read error fails the run, rolls back, and the next run makes the image equal" {
-	dt_setup_devices "${DT_BACKUP_DATA_SIZE:-16M}"
+	dt_setup_devices 16M
 	setup_lower 128
 	local n=$bk_setup_lower_size
 	bk_ok
@@ -143,7 +143,7 @@ lower_table() {
 }
 
 @test "SIGTERM during the copy rolls back at once, and the next run makes the image equal" {
-	dt_setup_devices "${DT_BACKUP_DATA_SIZE:-16M}"
+	dt_setup_devices 16M
 	setup_lower 128
 	local n=$bk_setup_lower_size pid i rc=0
 	bk_ok
@@ -172,7 +172,7 @@ lower_table() {
 }
 
 @test "reformatted metadata breaks the history: the run copies everything and says why" {
-	bk_setup 128
+	DT_BACKUP_DATA_SIZE=4M bk_setup 128
 	bk_ok
 	bk_workload "${DT_BACKUP_SEED:-$RANDOM}"
 	bk_ok
@@ -194,7 +194,7 @@ lower_table() {
 }
 
 @test "a commit made by someone else breaks the history: full copy" {
-	bk_setup 128
+	DT_BACKUP_DATA_SIZE=4M bk_setup 128
 	bk_ok
 	dt_write /dev/mapper/dt0 1000 8
 	run_dirtyctl 0 checkpoint dt0
@@ -206,7 +206,7 @@ lower_table() {
 }
 
 @test "a checkpoint the job did not take is refused and left frozen" {
-	bk_setup 128
+	DT_BACKUP_DATA_SIZE=4M bk_setup 128
 	bk_ok
 	dt_write /dev/mapper/dt0 1000 8
 	run_dirtyctl 0 checkpoint dt0
@@ -221,7 +221,7 @@ lower_table() {
 }
 
 @test "a grown device is backed up incrementally, its new clusters included" {
-	dt_setup_devices "${DT_BACKUP_DATA_SIZE:-16M}"
+	dt_setup_devices 4M
 	local n
 	n=$(blockdev --getsz "$DATA_DEV")
 	dt_create dt0 128 $((n / 2))
