@@ -352,6 +352,22 @@ killed_after() {
 	image_equals_device
 }
 
+@test "a grown device: the image grows, and a failed run does not force a full copy" {
+	backup
+	truncate -s 8M "$DATA"
+	losetup -c "$LOOP"
+	dd if=/dev/urandom of="$LOOP" bs=1M seek=6 count=1 oflag=direct status=none
+	# the target marks the clusters new to the device
+	"$DIRTYCTL" mark "$LOOP" 8192 8192
+	DT_COPY_EXTENTS=false run backup
+	[ "$status" -eq 1 ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *": incremental (device grew from 4196352 to 8388608 bytes), 1 extent, 4194304 bytes copied, "* ]]
+	image_equals_device
+	[ "$(state size_bytes)" = 8388608 ]
+}
+
 @test "usage errors exit 2" {
 	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" "$LOOP"
 	[ "$status" -eq 2 ]
