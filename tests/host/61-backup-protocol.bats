@@ -368,6 +368,15 @@ killed_after() {
 	[ "$(state size_bytes)" = 8388608 ]
 }
 
+@test "a progress line on a terminal, none otherwise" {
+	run --separate-stderr backup
+	[[ "$stderr" != *copying:* ]]
+	some_writes
+	run script -qec "$ROOT/scripts/dirtytrack-backup $LOOP $IMG" /dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"copying: 0.2 MiB of 0.2 MiB (100%)"*$'\n'"dirtytrack-backup: "*": incremental, 4 extents, "* ]]
+}
+
 @test "usage errors exit 2" {
 	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" "$LOOP"
 	[ "$status" -eq 2 ]
