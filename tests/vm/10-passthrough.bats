@@ -34,8 +34,8 @@ same_content() {
 
 @test "writes of random offsets and sizes reach the data device unchanged" {
 	dmsetup create dt0 --table "0 $LEN dirtytrack $MD_DEV $DATA_DEV 128"
-	local i off len
-	for i in $(seq 12); do
+	local off len
+	for _ in $(seq 12); do
 		off=$(( (RANDOM * 32768 + RANDOM) % (LEN - 2048) * 512 ))
 		len=$(( (RANDOM % 2048 + 1) * 512 ))
 		write_both /dev/mapper/dt0 "$off" "$len"
@@ -49,7 +49,8 @@ same_content() {
 
 @test "the device passes discard and write-zeroes limits through" {
 	dmsetup create dt0 --table "0 $LEN dirtytrack $MD_DEV $DATA_DEV 128"
-	local q=/sys/block/$(dt_dm_kname dt0)/queue
+	local q
+	q=/sys/block/$(dt_dm_kname dt0)/queue
 	echo "discard_max_bytes=$(cat "$q/discard_max_bytes") write_zeroes_max_bytes=$(cat "$q/write_zeroes_max_bytes")"
 	[ "$(cat "$q/discard_max_bytes")" -gt 0 ]
 	[ "$(cat "$q/write_zeroes_max_bytes")" -gt 0 ]
@@ -80,8 +81,8 @@ same_content() {
 	TABLE
 	[ "$(dmsetup table dt0 | sed -n 2p)" = "$start $LEN dirtytrack $(dt_majmin "$MD_DEV") $(dt_majmin "$DATA_DEV") 128" ]
 	# Offsets into the data device; the dm device sees them shifted by start.
-	local i off len
-	for i in $(seq 6); do
+	local off len
+	for _ in $(seq 6); do
 		off=$(( (RANDOM * 32768 + RANDOM) % (LEN - 2048) * 512 ))
 		len=$(( (RANDOM % 2048 + 1) * 512 ))
 		head -c "$len" /dev/urandom >"$BATS_TEST_TMPDIR/chunk"

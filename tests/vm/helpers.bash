@@ -6,6 +6,7 @@
 # dt_setup_devices also marks the kernel log, and dt_cleanup fails the test
 # when the log has a BUG/WARNING/Call Trace/UBSAN/KASAN line since the mark.
 
+# shellcheck disable=SC2154 # status, output, stderr: set by bats' run
 DT_LOOP_DEVS=()
 DT_LOOP_FILES=()
 
@@ -51,12 +52,12 @@ dt_dm_names() {
 # retrying), detach the loop devices, delete their files, then check the
 # kernel log. Safe to call when setup failed half way.
 dt_cleanup() {
-	local round name left dev rc=0
+	local name left dev rc=0
 	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -n "${DT_DMESG_MARK:-}" ]; then
 		echo "kernel log since the test started (last 20 lines):"
 		dmesg_since_mark | tail -n 20
 	fi
-	for round in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		left=$(comm -13 <(printf '%s\n' "${DT_DM_BEFORE:-}" | sort) <(dt_dm_names))
 		[ -n "$left" ] || break
 		for name in $left; do
@@ -92,9 +93,8 @@ dmesg_since_mark() {
 # dmesg_check: fails, printing the lines, when the kernel log has a splat
 # since dmesg_mark.
 dmesg_check() {
-	local splat
 	[ -n "${DT_DMESG_MARK:-}" ] || return 0
-	splat=$(dmesg_since_mark | grep -E "$DT_SPLAT_RE") || return 0
+	dmesg_since_mark | grep -Eq "$DT_SPLAT_RE" || return 0
 	echo "kernel log has a splat since the test started:" >&2
 	dmesg_since_mark | grep -E -A 20 "$DT_SPLAT_RE" | head -n 60 >&2
 	return 1
