@@ -208,22 +208,23 @@ state() {
 @test "SIGTERM during the copy rolls back and exits non-zero" {
 	backup
 	some_writes
-	# A copier that waits to be killed.
-	printf '#!/bin/sh\nexec sleep 30\n' >"$BATS_TEST_TMPDIR/slow-copy"
+	# A copier that says where it is and waits to be killed.
+	local copier=$BATS_TEST_TMPDIR/copier.pid
+	printf '#!/bin/sh\necho $$ >"%s"\nexec sleep 30\n' "$copier" >"$BATS_TEST_TMPDIR/slow-copy"
 	chmod +x "$BATS_TEST_TMPDIR/slow-copy"
 	DT_COPY_EXTENTS=$BATS_TEST_TMPDIR/slow-copy \
 		"$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG" 2>"$BATS_TEST_TMPDIR/err" &
-	local pid=$! i
+	local pid=$! i rc=0
 	for i in $(seq 100); do
-		[ -e "$FAKE_DT/frozen" ] && pgrep -f "$BATS_TEST_TMPDIR/slow-copy" >/dev/null && break
+		[ -s "$copier" ] && break
 		sleep 0.1
 	done
+	[ -e "$FAKE_DT/frozen" ]
 	kill -TERM "$pid"
-	local rc=0
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 1 ]
 	grep -q ": failed (incremental): interrupted by SIGTERM; checkpoint rolled back" "$BATS_TEST_TMPDIR/err"
-	! pgrep -f "$BATS_TEST_TMPDIR/slow-copy"
+	! kill -0 "$(cat "$copier")"
 	[ ! -e "$FAKE_DT/frozen" ]
 	run backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
