@@ -119,12 +119,14 @@ dmesg | grep -E "log-writes|dirtytrack" || true
 	[[ "$output" == *"LW 0 "*" log-writes "* ]]
 	[[ "$output" != *logging_disabled* ]]
 	lw_entries=$(sed -n 's/^LW 0 [0-9]* log-writes \([0-9]*\) .*/\1/p' <<<"$output")
+	# the target's own view at the end: "<dirty> - crash_safe ok <uuid> <sequence>"
+	read -r end_dirty end_seq < <(grep '^STATUS ' <<<"$output" | tail -n 1 | awk '{ print $7, $NF }')
 
 	start=$SECONDS
 	run replay --final "$BASE"
 	echo "$output"
 	echo "# replay: $((SECONDS - start)) s" >&3
-	grep -E '^(log|entries|superblock|replay points|violations|final image):' <<<"$output" |
+	grep -E '^(log|entries|superblock|final metadata|replay points|violations|final image):' <<<"$output" |
 		sed 's/^/# /' >&3
 	[ "$status" -eq 0 ]
 	# the whole log: every entry dm-log-writes counted, and its end mark
@@ -137,6 +139,8 @@ dmesg | grep -E "log-writes|dirtytrack" || true
 	[[ "$output" =~ [1-9][0-9]*\ reference\ changes ]]
 	[[ "$output" =~ \([1-9][0-9]*\ with\ a\ frozen\ set\) ]]
 	[[ "$output" == *" 0 corrupt"* ]]
+	# the replayed metadata ends as the target left it (clean removal)
+	[[ "$output" == *"final metadata: valid, sequence $end_seq, flags 0x1, live $end_dirty, frozen 0"* ]]
 	points=$(sed -n 's/^replay points checked: \([0-9]*\) flush.*/\1/p' <<<"$output")
 	[ "$points" -ge 100 ]
 }

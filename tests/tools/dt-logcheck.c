@@ -881,6 +881,9 @@ static int cmd_replay(int argc, char **argv)
 	       r->seq_first, r->seq_last, r->n_rebinds, r->pts_valid, r->pts_frozen,
 	       r->pts_invalid, r->pts_unformatted, r->pts_corrupt,
 	       r->corrupt_first[0] ? "; first: " : "", r->corrupt_first);
+	printf("final metadata: %s, sequence %" PRIu64 ", flags 0x%x, live %" PRIu64
+	       ", frozen %" PRIu64 "\n", md_state_name(r->md.state), r->md.sequence,
+	       r->md.flags, r->md.live_set, r->md.frozen_set);
 	printf("largest changed set at a flush/FUA point: %" PRIu64 " of %" PRIu64
 	       " clusters\n", r->max_diff_clusters, r->nclusters);
 	printf("replay points checked: %" PRIu64 " flush/FUA points, %" PRIu64
