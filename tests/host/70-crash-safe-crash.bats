@@ -41,6 +41,7 @@ vm() {
 
 # Guest: activate, print what was loaded, then (with CRASH_AFTER set) run
 # the workload and crash after CRASH_AFTER seconds.
+# shellcheck disable=SC2016 # expanded in the guest, by design
 GUEST='set -e
 . /dt/tests/vm/target.bash
 dmsetup create dt --table "0 '$DS' dirtytrack /dev/vda /dev/vdb 8 1 crash_safe"
@@ -129,7 +130,8 @@ check_crash_images() {
 # check_loaded ROUND: the boot after crash ROUND loaded exactly the stored
 # bitmaps (a superset of the changed clusters), with health ok.
 check_loaded() {
-	local round=$1 loaded=$BATS_TEST_TMPDIR/loaded.$round
+	local round=$1
+	local loaded=$BATS_TEST_TMPDIR/loaded.$round
 	[[ "$output" == *"STATUS 0 $DS dirtytrack 8 16384 "*" crash_safe ok "* ]]
 	{
 		sed -n 's/^LOADED-LIVE //p' <<<"$output" | ranges_to_list

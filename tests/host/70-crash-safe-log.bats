@@ -39,6 +39,7 @@ replay() {
 		--dev-sectors $((MD_SECTORS + DS + 5)) "$@" "$LOG"
 }
 
+# shellcheck disable=SC2016 # expanded in the guest, by design
 GUEST='set -e
 modprobe dm-log-writes
 N=$(blockdev --getsz /dev/vda)
