@@ -127,7 +127,7 @@ dmesg | grep -E "log-writes|dirtytrack" || true
 	run replay --final "$BASE"
 	echo "$output"
 	echo "# replay: $((SECONDS - start)) s" >&3
-	grep -E '^(log|entries|superblock|final metadata|replay points|violations|final image):' <<<"$output" |
+	grep -E '^(log|entries|superblock|final metadata|replay points checked|violations|final image):' <<<"$output" |
 		sed 's/^/# /' >&3
 	[ "$status" -eq 0 ]
 	# the whole log: every entry dm-log-writes counted, and its end mark
