@@ -696,8 +696,13 @@ static int dt_load(struct dirtytrack *dt)
 		frozen = dt_bitmap_alloc(dt->nr_clusters, false);
 		if (!frozen)
 			return -ENOMEM;
-		/* No write is marked in a stored set: it is drained already. */
+		/*
+		 * No write is marked in a stored set.  Kill its count and wait
+		 * for the switch to finish, so that freeing it later never
+		 * races the RCU callback of the kill.
+		 */
 		percpu_ref_kill(&frozen->inflight);
+		dt_bitmap_wait_drained(frozen);
 		r = dt_load_set(dt, &info, true, frozen);
 		if (r) {
 			dt_bitmap_free(frozen);

@@ -84,6 +84,23 @@ teardown() {
 	[ "$(dt_clusters dt0 | dt_ranges)" = 1-3 ]
 }
 
+@test "a stored frozen set can be rolled back right after every activation" {
+	dt_write /dev/mapper/dt0 0 8
+	dmsetup message dt0 0 checkpoint
+	local i
+	for ((i = 0; i < 25; i++)); do
+		dmsetup suspend dt0
+		dmsetup resume dt0
+		dmsetup message dt0 0 rollback
+		dmsetup message dt0 0 checkpoint
+	done
+	dmsetup remove dt0
+	dt_create dt0 128
+	dmsetup message dt0 0 commit
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_status dt0 sequence)" = 1 ]
+}
+
 @test "the frozen set survives remove and create" {
 	dt_write /dev/mapper/dt0 $((2 * 128)) 8
 	dmsetup message dt0 0 checkpoint
