@@ -103,3 +103,36 @@ dt_sb_flags() {
 dt_sb_valid() {
 	[ $(( $(dt_sb_flags "$1") & 1 )) -eq 1 ]
 }
+
+# dt_checkpoint_race NAME CLUSTER_BYTES: the backup-job shape while fio
+# writes at random: checkpoint, read the frozen set, commit, again and again.
+# Fails unless every cluster fio wrote is in one of the frozen sets read or
+# in the final live set.
+dt_checkpoint_race() {
+	local name=$1 cbytes=$2 log=$BATS_TEST_TMPDIR/fio.log seen=$BATS_TEST_TMPDIR/seen
+	local fio_pid rounds=0 missing
+	: >"$seen"
+	fio --name=w --filename=/dev/mapper/"$name" --rw=randwrite --bs=4k --direct=1 \
+	    --ioengine=libaio --iodepth=8 --time_based --runtime=6 --size=100% \
+	    --write_iolog="$log" --output=/dev/null &
+	fio_pid=$!
+	sleep 1
+	while kill -0 $fio_pid 2>/dev/null; do
+		dmsetup message "$name" 0 checkpoint
+		dt_clusters "$name" frozen >>"$seen"
+		dmsetup message "$name" 0 commit
+		rounds=$((rounds + 1))
+	done
+	wait $fio_pid
+	dt_clusters "$name" live >>"$seen"
+	echo "# $rounds checkpoints during the run" >&3
+	[ "$rounds" -ge 2 ]
+	# fio logs "[<time>] <file> write <offset> <length>" per I/O (iolog v2/v3)
+	awk -v cb="$cbytes" '{ for (i = 1; i < NF - 1; i++) if ($i == "write") {
+		s = int($(i + 1) / cb); e = int(($(i + 1) + $(i + 2) - 1) / cb)
+		for (c = s; c <= e; c++) print c } }' "$log" | sort -un >"$BATS_TEST_TMPDIR/written"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/written")" -gt 100 ]
+	sort -un "$seen" >"$BATS_TEST_TMPDIR/tracked"
+	missing=$(comm -23 "$BATS_TEST_TMPDIR/written" "$BATS_TEST_TMPDIR/tracked" | head)
+	[ -z "$missing" ] || { echo "written but never tracked: $missing"; false; }
+}
