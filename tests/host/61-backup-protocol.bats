@@ -38,6 +38,7 @@ setup() {
 
 teardown() {
 	[[ -n ${LOOP:-} ]] && losetup -d "$LOOP"
+	[[ -n ${TARGET_LOOP:-} ]] && losetup -d "$TARGET_LOOP"
 	return 0
 }
 
@@ -318,8 +319,8 @@ killed_after() {
 
 @test "a block-device image needs --state-dir and works with it" {
 	truncate -s 8M "$BATS_TEST_TMPDIR/target.raw"
-	local target
-	target=$(losetup -f --show "$BATS_TEST_TMPDIR/target.raw")
+	TARGET_LOOP=$(losetup -f --show "$BATS_TEST_TMPDIR/target.raw")
+	local target=$TARGET_LOOP
 	IMG=$target run --separate-stderr backup
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"is a block device: give --state-dir DIR"* ]]
@@ -331,7 +332,6 @@ killed_after() {
 	local size
 	size=$(blockdev --getsize64 "$LOOP")
 	cmp -n "$size" "$LOOP" "$target"
-	losetup -d "$target"
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[[ "$stderr" == *": incremental, 4 extents, "* ]]
 	grep -q '^sequence=2$' "$BATS_TEST_TMPDIR/st/${target##*/}.state"
