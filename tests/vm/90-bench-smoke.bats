@@ -59,6 +59,12 @@ number_re='^[0-9]+(\.[0-9]+)?$'
 	run rows "Writes: ratios"
 	echo "$output"
 	[ "${#lines[@]}" = 3 ]
+	run rows "Writes: per-repetition ratios"
+	echo "$output"
+	[ "${#lines[@]}" = 3 ]
+	rows "Writes: per-repetition ratios" | awk -F' *\\| *' '{
+		for (i = 3; i < NF; i++) if ($i !~ /^[0-9]+\.[0-9]+( \([0-9.]+-[0-9.]+\))?$/) { print "bad cell: " $i; bad = 1 }
+	} END { exit bad }'
 	for heading in "Writes: medians" "Writes: ratios"; do
 		rows "$heading" | awk -F' *\\| *' -v re="$number_re" '{
 			for (i = 3; i < NF; i++)
