@@ -48,6 +48,7 @@ install-module: module
 
 install-userspace: userspace
 	$(MAKE) -C userspace install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+	install -D -m 755 scripts/dirtytrack-backup $(DESTDIR)$(PREFIX)/sbin/dirtytrack-backup
 
 check:
 	scripts/check
