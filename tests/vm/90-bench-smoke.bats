@@ -8,17 +8,11 @@ setup_file() {
 	dmesg_mark
 	export DT_DMESG_MARK
 	export DT_BENCH_OUT=$BATS_FILE_TMPDIR/bench.out
-	# era_restore opens its output with O_DIRECT, which tmpfs refuses before
-	# Linux 6.6: there the guest cannot build era metadata for the
-	# era_invalidate comparison (the real benchmark builds it on the host).
-	local sections=io,dump,era
-	if ! dd if=/dev/zero of="$BATS_FILE_TMPDIR/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
-		sections=io,dump
-	fi
-	echo "$sections" >"$BATS_FILE_TMPDIR/sections"
 	# Once for the whole file: the run takes a minute or two under TCG.
-	timeout 900 /dt/scripts/bench-guest --quick --sections "$sections" >"$DT_BENCH_OUT" 2>"$BATS_FILE_TMPDIR/bench.err"
-	echo $? >"$BATS_FILE_TMPDIR/bench.rc"
+	# (setup_file runs under set -e: keep the status for the first test.)
+	local rc=0
+	timeout 900 /dt/scripts/bench-guest --quick >"$DT_BENCH_OUT" 2>"$BATS_FILE_TMPDIR/bench.err" || rc=$?
+	echo "$rc" >"$BATS_FILE_TMPDIR/bench.rc"
 }
 
 setup() {
@@ -110,8 +104,12 @@ number_re='^[0-9]+(\.[0-9]+)?$'
 }
 
 @test "era_invalidate lists exactly the clusters dirtyctl has" {
-	grep -q era "$BATS_FILE_TMPDIR/sections" ||
+	# era_restore needs O_DIRECT on tmpfs (Linux 6.6+) to build era metadata
+	# in the guest; before that bench-guest says so and skips the section.
+	if ! dd if=/dev/zero of="$BATS_TEST_TMPDIR/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+		grep -q '^# .*era: skipped: era_restore needs O_DIRECT' "$BATS_FILE_TMPDIR/bench.err"
 		skip "tmpfs has no O_DIRECT on $(uname -r): era metadata cannot be built in the guest"
+	fi
 	run rows "Changed-block list against era_invalidate"
 	echo "$output"
 	[ "${#lines[@]}" = 2 ]
