@@ -136,7 +136,7 @@ int dt_md_read_superblock(struct block_device *bdev, struct dt_sb_info *info,
 		*error = "Cannot read the metadata superblock";
 		goto out;
 	}
-	if (!memchr_inv(block, 0, DT_BLOCK_SIZE)) {
+	if (dt_all_zero(block, DT_BLOCK_SIZE)) {
 		r = -ENODATA;
 		goto out;
 	}
