@@ -27,6 +27,7 @@
  */
 #include <linux/bio.h>
 #include <linux/crc32c.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -48,17 +49,22 @@ static struct page *dt_buf_page(const void *buf)
 }
 
 /*
- * Synchronous I/O of @len bytes at @sector from or to @buf, which is
- * page-aligned (kmalloc'ed power-of-two or page-allocator sizes, or vmalloc).
+ * Add bios for @len bytes at @sector from or to @buf, which is page-aligned
+ * (kmalloc'ed power-of-two or page-allocator sizes, or vmalloc), to the
+ * chain that ends with *@last: every bio but the newest is submitted at
+ * once, chained to its successor, so that they all run in parallel and the
+ * newest completes only after all of them, with the first error of any.
  */
-static int dt_md_io(struct block_device *bdev, blk_opf_t opf, sector_t sector,
-		    void *buf, size_t len)
+static void dt_md_chain(struct bio **last, struct block_device *bdev,
+			blk_opf_t opf, sector_t sector, void *buf, size_t len)
 {
+	if (is_vmalloc_addr(buf) && op_is_write(opf))
+		flush_kernel_vmap_range(buf, len);
+
 	while (len) {
 		unsigned short nr_vecs = min_t(size_t, BIO_MAX_VECS,
 					       DIV_ROUND_UP(len, PAGE_SIZE));
 		struct bio *bio = bio_alloc(bdev, nr_vecs, opf, GFP_NOIO);
-		int r;
 
 		bio->bi_iter.bi_sector = sector;
 		while (len && bio->bi_vcnt < nr_vecs) {
@@ -71,12 +77,38 @@ static int dt_md_io(struct block_device *bdev, blk_opf_t opf, sector_t sector,
 			len -= n;
 		}
 		sector += bio_sectors(bio);
-		r = submit_bio_wait(bio);
-		bio_put(bio);
-		if (r)
-			return r;
+		if (*last) {
+			bio_chain(*last, bio);
+			submit_bio(*last);
+		}
+		*last = bio;
 	}
-	return 0;
+}
+
+/* Submit the chain ending with @last and wait for all of it. */
+static int dt_md_chain_wait(struct bio *last)
+{
+	int r;
+
+	if (!last)
+		return 0;
+	r = submit_bio_wait(last);
+	bio_put(last);
+	return r;
+}
+
+/* Synchronous I/O of @len bytes at @sector from or to @buf. */
+static int dt_md_io(struct block_device *bdev, blk_opf_t opf, sector_t sector,
+		    void *buf, size_t len)
+{
+	struct bio *last = NULL;
+	int r;
+
+	dt_md_chain(&last, bdev, opf, sector, buf, len);
+	r = dt_md_chain_wait(last);
+	if (is_vmalloc_addr(buf) && !op_is_write(opf))
+		invalidate_kernel_vmap_range(buf, len);
+	return r;
 }
 
 static void dt_sb_unpack(const struct dt_disk_superblock *sb,
@@ -192,10 +224,16 @@ int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 			dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE);
 }
 
-int dt_md_write_live_blocks(struct block_device *bdev, u64 first,
-			    unsigned int nr_blocks, const void *buf)
+int dt_md_write_live_spans(struct block_device *bdev,
+			   const struct dt_md_span *spans, unsigned int nr)
 {
-	return dt_md_io(bdev, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
-			(1 + first) * DT_BLOCK_SECTORS, (void *)buf,
-			(size_t)nr_blocks * DT_BLOCK_SIZE);
+	struct bio *last = NULL;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		dt_md_chain(&last, bdev, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
+			    (1 + spans[i].first) * DT_BLOCK_SECTORS,
+			    (void *)spans[i].buf,
+			    (size_t)spans[i].nr_blocks * DT_BLOCK_SIZE);
+	return dt_md_chain_wait(last);
 }

@@ -65,12 +65,19 @@ int dt_md_read_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 		       const void *buf);
 
+/* A run of consecutive blocks of the live bitmap and the bytes for them. */
+struct dt_md_span {
+	u64 first;
+	unsigned int nr_blocks;
+	const void *buf;
+};
+
 /*
- * dt_md_write_live_blocks - write @nr_blocks blocks of the live bitmap,
- * starting at its block @first, from @buf, with REQ_FUA: durable on return.
- * For crash_safe mode's write-intent updates.  Returns 0 or a negative errno.
+ * dt_md_write_live_spans - write @nr runs of blocks of the live bitmap with
+ * REQ_FUA, all in flight at once: durable on return.  For crash_safe mode's
+ * write-intent updates.  Returns 0 or a negative errno (of any of them).
  */
-int dt_md_write_live_blocks(struct block_device *bdev, u64 first,
-			    unsigned int nr_blocks, const void *buf);
+int dt_md_write_live_spans(struct block_device *bdev,
+			   const struct dt_md_span *spans, unsigned int nr);
 
 #endif /* DM_DIRTYTRACK_METADATA_H */

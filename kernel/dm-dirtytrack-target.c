@@ -95,6 +95,7 @@ struct dirtytrack {
 	/* crash_safe: snapshots of the blocks a batch writes; under 'lock'. */
 	void *batch_buf;
 	u64 batch_blocks[DT_BATCH_BLOCKS];
+	struct dt_md_span batch_spans[DT_BATCH_BLOCKS];
 	unsigned int batch_nr;
 
 	/*
@@ -429,9 +430,11 @@ static void dt_invalidate(struct dirtytrack *dt)
 /*
  * crash_safe mode: the write-intent batch.  Blocks of the live bitmap are
  * collected with dt_batch_add() and written by dt_batch_flush() from a
- * snapshot taken at flush time, with FUA; every bit of the snapshot is
- * then durable and is recorded in the live set's 'durable' bitmap, which
- * lets later writes to those clusters pass without waiting.
+ * snapshot taken at flush time, with FUA, all runs of consecutive blocks in
+ * flight at once.  Every bit set before the snapshot is then durable; the
+ * caller records the ranges it needed in the live set's 'durable' bitmap
+ * (dt_durable_mark()), which lets later writes to those clusters pass
+ * without waiting.
  */
 static int dt_cmp_u64(const void *a, const void *b)
 {
@@ -440,47 +443,47 @@ static int dt_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void dt_batch_flush(struct dirtytrack *dt)
+/*
+ * Write the queued blocks.  Returns 0 when they are durable, and an error
+ * (now or for an earlier flush of this activation) when they may not be.
+ */
+static int dt_batch_flush(struct dirtytrack *dt)
 {
 	struct dt_bitmap *live = dt_live_locked(dt);
-	unsigned int i, j, w, nr = dt->batch_nr;
-	int r = 0;
+	struct dt_md_span *spans = dt->batch_spans;
+	unsigned int i, nr = dt->batch_nr, nr_spans = 0;
+	int r;
 
 	dt->batch_nr = 0;
-	if (!nr || test_bit(DT_F_METADATA_ERROR, &dt->flags))
-		return;
+	if (test_bit(DT_F_METADATA_ERROR, &dt->flags))
+		return -EIO;
+	if (!nr)
+		return 0;
 
 	sort(dt->batch_blocks, nr, sizeof(u64), dt_cmp_u64, NULL);
-	for (i = 0; i < nr; i++)
-		memcpy(dt->batch_buf + i * DT_BLOCK_SIZE,
-		       (u8 *)live->bits + dt->batch_blocks[i] * DT_BLOCK_SIZE,
-		       DT_BLOCK_SIZE);
+	for (i = 0; i < nr; i++) {
+		u8 *snap = dt->batch_buf + i * DT_BLOCK_SIZE;
 
-	/* One write per run of consecutive blocks. */
-	for (i = 0; i < nr && !r; i = j) {
-		for (j = i + 1; j < nr; j++)
-			if (dt->batch_blocks[j] != dt->batch_blocks[j - 1] + 1)
-				break;
-		r = dt_md_write_live_blocks(dt->metadata_dev->bdev,
-					    dt->batch_blocks[i], j - i,
-					    dt->batch_buf + i * DT_BLOCK_SIZE);
+		memcpy(snap, (u8 *)live->bits + dt->batch_blocks[i] * DT_BLOCK_SIZE,
+		       DT_BLOCK_SIZE);
+		if (nr_spans && dt->batch_blocks[i] ==
+		    spans[nr_spans - 1].first + spans[nr_spans - 1].nr_blocks) {
+			spans[nr_spans - 1].nr_blocks++;
+			continue;
+		}
+		spans[nr_spans].first = dt->batch_blocks[i];
+		spans[nr_spans].nr_blocks = 1;
+		spans[nr_spans].buf = snap;
+		nr_spans++;
 	}
+
+	r = dt_md_write_live_spans(dt->metadata_dev->bdev, spans, nr_spans);
 	if (r) {
 		dt_metadata_failed(dt, "write-intent bitmap write", r);
 		/* The stored bitmap may now miss bits: stop vouching for it. */
 		dt_write_superblock(dt, false);
-		return;
 	}
-
-	for (i = 0; i < nr; i++) {
-		const unsigned long *snap = dt->batch_buf + i * DT_BLOCK_SIZE;
-		unsigned long *durable = (unsigned long *)
-			((u8 *)live->durable + dt->batch_blocks[i] * DT_BLOCK_SIZE);
-
-		for (w = 0; w < DT_BLOCK_SIZE / sizeof(long); w++)
-			if (snap[w] & ~durable[w])
-				WRITE_ONCE(durable[w], durable[w] | snap[w]);
-	}
+	return r;
 }
 
 static void dt_batch_add(struct dirtytrack *dt, u64 block)
@@ -504,7 +507,33 @@ static void dt_batch_add_range(struct dirtytrack *dt, u64 first, u64 last)
 		dt_batch_add(dt, b);
 }
 
-/* crash_safe: write the whole live set durably. */
+/*
+ * crash_safe: record clusters @first..@last of the live set, set in it
+ * before a flush that succeeded, as durable.  Only the batch writer (under
+ * 'lock') writes 'durable'; dt_map() reads it lock-free.
+ */
+static void dt_durable_mark(struct dirtytrack *dt, u64 first, u64 last)
+{
+	unsigned long *durable = dt_live_locked(dt)->durable;
+	u64 c = first;
+
+	while (c <= last) {
+		if (c % BITS_PER_LONG == 0 && last - c >= BITS_PER_LONG - 1) {
+			WRITE_ONCE(durable[c / BITS_PER_LONG], ~0UL);
+			c += BITS_PER_LONG;
+			continue;
+		}
+		if (!test_bit(dt_bit(c), durable))
+			set_bit(dt_bit(c), durable);
+		c++;
+	}
+}
+
+/*
+ * crash_safe: write the whole live set durably.  Its bits are not recorded
+ * as durable (that would need a snapshot of the whole set); a later write
+ * to one of them waits for one more bitmap write, which is only slower.
+ */
 static void dt_persist_live(struct dirtytrack *dt)
 {
 	if (dt->crash_safe) {
@@ -517,7 +546,8 @@ static void dt_persist_live(struct dirtytrack *dt)
  * crash_safe: make the bits of the held bios durable, then let them go.
  * A bio marked in a set that has since been frozen is durable already (a
  * checkpoint writes the frozen set); one marked in a set since cleared is
- * marked again in the live set, so that it is never lost.
+ * marked again in the live set, so that it is never lost.  A failed
+ * metadata write degrades tracking and lets the bios go all the same.
  */
 static void dt_persist_held(struct dirtytrack *dt)
 {
@@ -533,7 +563,13 @@ static void dt_persist_held(struct dirtytrack *dt)
 			dt_bitmap_mark(live, pb->first, pb->last);
 		dt_batch_add_range(dt, pb->first, pb->last);
 	}
-	dt_batch_flush(dt);
+	if (!dt_batch_flush(dt)) {
+		bio_list_for_each(bio, &bios) {
+			struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+			dt_durable_mark(dt, pb->first, pb->last);
+		}
+	}
 	dt_release_held(&bios);
 }
 
@@ -937,7 +973,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		}
 	}
 
-	dt->wq = alloc_workqueue("dirtytrack", WQ_MEM_RECLAIM, 0);
+	dt->wq = alloc_workqueue("dirtytrack", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 	if (!dt->wq) {
 		ti->error = "Cannot allocate workqueue";
 		goto bad_wq;
@@ -1232,7 +1268,8 @@ static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
 	dt_bitmap_mark(dt_live_locked(dt), first, last);
 	if (dt->crash_safe) {
 		dt_batch_add_range(dt, first, last);
-		dt_batch_flush(dt);
+		if (!dt_batch_flush(dt))
+			dt_durable_mark(dt, first, last);
 	}
 	return 0;
 }
