@@ -1281,6 +1281,27 @@ static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
 #define DT_REPLY_HEADER_MAX 64	/* "<epoch> <first_group> <nr_groups> " */
 #define DT_REPLY_ITEM_MAX 18	/* "z<16 hex>." */
 
+/*
+ * "z<hex>." for @n zero groups, without vsnprintf: at 1% dirty about a
+ * million zero runs of one or two groups fill a 256M-cluster bitmap, and
+ * parsing a format string for each was a measurable share of the read.
+ */
+static char *dt_put_zero_run(char *p, u64 n)
+{
+	char digits[16];
+	int i = 0;
+
+	do {
+		digits[i++] = hex_asc[n & 0xf];
+		n >>= 4;
+	} while (n);
+	*p++ = DT_ZERO_RUN;
+	while (i)
+		*p++ = digits[--i];
+	*p++ = DT_ZERO_RUN_END;
+	return p;
+}
+
 static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 			 const char *first_arg, char *result, unsigned int maxlen)
 {
@@ -1321,14 +1342,13 @@ static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 			continue;
 		}
 		if (zeros) {
-			p += sprintf(p, "%c%llx%c", DT_ZERO_RUN, zeros,
-				     DT_ZERO_RUN_END);
+			p = dt_put_zero_run(p, zeros);
 			zeros = 0;
 		}
 		p = bin2hex(p, bytes, DT_GROUP_BYTES);
 	}
 	if (zeros)
-		p += sprintf(p, "%c%llx%c", DT_ZERO_RUN, zeros, DT_ZERO_RUN_END);
+		p = dt_put_zero_run(p, zeros);
 	*p = '\0';
 
 	header = scnprintf(result, DT_REPLY_HEADER_MAX, "%lu %llu %llu ",
