@@ -210,6 +210,15 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
  * <payload> encodes nr_groups groups, as many as fit in the reply buffer:
  *   16 lowercase hex digits   one group, its 8 bytes in ascending order
  *   z<hex>.                   that many all-zero groups (lowercase hex)
+ *   <G..N><k positions>       one group with k = 1..8 bits set: the letter
+ *                             'G' + k - 1, then the positions (0..63, bit
+ *                             p of the group is cluster 64 * g + p) in
+ *                             ascending order, one base64url digit each
+ *                             (RFC 4648: A-Z 0-25, a-z 26-51, 0-9 52-61,
+ *                             '-' 62, '_' 63)
+ * A reader accepts either form for any nonzero group; the target writes a
+ * group with at most DT_SPARSE_MAX bits as positions, which at 1% dirty is
+ * about 4 times shorter than hex.
  * nr_groups == 0 means first_group is at or past the end.  Asking for the
  * frozen set when there is none fails with -ENOENT.
  */
@@ -225,5 +234,9 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
 #define DT_GROUP_CLUSTERS	(DT_GROUP_BYTES * 8U)
 #define DT_ZERO_RUN		'z'
 #define DT_ZERO_RUN_END		'.'
+#define DT_SPARSE_MARK		'G'	/* 'G' + k - 1: k positions follow */
+#define DT_SPARSE_MAX		8U
+#define DT_POS_DIGITS \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 #endif /* DM_DIRTYTRACK_ABI_H */

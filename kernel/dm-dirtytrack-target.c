@@ -1302,6 +1302,20 @@ static char *dt_put_zero_run(char *p, u64 n)
 	return p;
 }
 
+/* A nonzero group, @v its bits (bit p: cluster 64 * g + p), @bytes on disk. */
+static char *dt_put_group(char *p, const u8 *bytes, u64 v)
+{
+	static const char digits[] = DT_POS_DIGITS;
+	unsigned int k = hweight64(v);
+
+	if (k > DT_SPARSE_MAX)
+		return bin2hex(p, bytes, DT_GROUP_BYTES);
+	*p++ = DT_SPARSE_MARK + k - 1;
+	for (; v; v &= v - 1)
+		*p++ = digits[__ffs64(v)];
+	return p;
+}
+
 static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 			 const char *first_arg, char *result, unsigned int maxlen)
 {
@@ -1336,7 +1350,7 @@ static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 		/* Room for a pending zero run and this group, always. */
 		if (end - p < 2 * DT_REPLY_ITEM_MAX)
 			break;
-		memcpy(&v, bytes, sizeof(v));
+		v = le64_to_cpup((const __le64 *)bytes);
 		if (!v) {
 			zeros++;
 			continue;
@@ -1345,7 +1359,7 @@ static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 			p = dt_put_zero_run(p, zeros);
 			zeros = 0;
 		}
-		p = bin2hex(p, bytes, DT_GROUP_BYTES);
+		p = dt_put_group(p, bytes, v);
 	}
 	if (zeros)
 		p = dt_put_zero_run(p, zeros);

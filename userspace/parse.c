@@ -144,6 +144,20 @@ static const unsigned char hex_plus1[256] = {
 	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
 };
 
+/* Bit position (base64url digit) value + 1; 0 for anything else. */
+static unsigned char pos_plus1[256];
+
+static void init_pos_plus1(void)
+{
+	static const char digits[] = DT_POS_DIGITS;
+	unsigned int i;
+
+	if (pos_plus1[(unsigned char)digits[0]])
+		return;
+	for (i = 0; i < 64; i++)
+		pos_plus1[(unsigned char)digits[i]] = (unsigned char)(i + 1);
+}
+
 /* A decimal field of a reply header, ended by a space or NUL. */
 static int reply_field(const char **p, uint64_t *v)
 {
@@ -198,6 +212,30 @@ static int decode_zero_run(const char **p, uint64_t room, uint64_t *n)
 	return 0;
 }
 
+/*
+ * A sparse group: DT_SPARSE_MARK + k - 1, then k bit positions in strictly
+ * ascending order, one base64url digit each.
+ */
+static int decode_sparse(const char **p, uint64_t *word)
+{
+	const char *s = *p;
+	unsigned int k = (unsigned int)(*s - DT_SPARSE_MARK) + 1, i;
+	uint64_t w = 0;
+	int prev = -1;
+
+	for (i = 1; i <= k; i++) {
+		int pos = pos_plus1[(unsigned char)s[i]] - 1;
+
+		if (pos <= prev)	/* not a digit (-1), or not ascending */
+			return -EBADMSG;
+		w |= UINT64_C(1) << pos;
+		prev = pos;
+	}
+	*p = s + k + 1;
+	*word = w;
+	return 0;
+}
+
 int dt_decode_reply(const char *reply, uint64_t first_group, uint64_t clusters,
 		    uint64_t *words, struct dt_reply *r)
 {
@@ -206,6 +244,7 @@ int dt_decode_reply(const char *reply, uint64_t first_group, uint64_t clusters,
 	uint64_t g, end, n;
 	unsigned int tail;
 
+	init_pos_plus1();
 	if (!p || reply_field(&p, &r->epoch) || *p++ != ' ' ||
 	    reply_field(&p, &r->first_group) || *p++ != ' ' ||
 	    reply_field(&p, &r->nr_groups))
@@ -227,6 +266,11 @@ int dt_decode_reply(const char *reply, uint64_t first_group, uint64_t clusters,
 					return -EBADMSG;
 				memset(words + g, 0, n * sizeof(*words));
 				g += n;
+			} else if (*p >= DT_SPARSE_MARK &&
+				   *p < DT_SPARSE_MARK + (int)DT_SPARSE_MAX) {
+				if (decode_sparse(&p, &words[g]))
+					return -EBADMSG;
+				g++;
 			} else {
 				if (decode_group(p, &words[g]))
 					return -EBADMSG;

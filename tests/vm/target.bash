@@ -52,7 +52,7 @@ dt_clusters() {
 		[ "$n" -gt 0 ] || break
 		echo "$first $n $payload"
 		group=$((first + n))
-	done | awk '
+	done | awk -v B64="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" '
 	function hexval(c) { return index("0123456789abcdef", c) - 1 }
 	{
 		g = $1; p = $3; i = 1; groups = 0
@@ -64,6 +64,17 @@ dt_clusters() {
 				run = 0
 				for (k = i + 1; k < i + j - 1; k++) run = run * 16 + hexval(substr(p, k, 1))
 				g += run; groups += run; i += j
+				continue
+			}
+			k = index("GHIJKLMN", c)
+			if (k > 0) {
+				# k bit positions, ascending, one base64url digit each
+				for (m = 1; m <= k; m++) {
+					pos = index(B64, substr(p, i + m, 1)) - 1
+					if (pos < 0) { print "bad position" > "/dev/stderr"; exit 1 }
+					print g * 64 + pos
+				}
+				g++; groups++; i += k + 1
 				continue
 			}
 			for (b = 0; b < 8; b++) {

@@ -100,6 +100,7 @@ int main(int argc, char **argv)
 		reply_seed(128, 0, 0, "9 0 2 0100000000000080ff00000000000000");
 		reply_seed(64 * 300, 0, 0, "3 0 300 z12c.");
 		reply_seed(5 * 64, 1, 0, "1 1 4 z1.00000000000000ffz1.8000000000000000");
+		reply_seed(192, 0, 0, "4 0 3 GAH-_NABCDEFGH");
 		reply_seed(128, 2, 0, "5 2 0 ");
 		encoded_reply_seeds();
 	} else if (!strcmp(argv[1], "status")) {

@@ -46,6 +46,16 @@ uint64_t dt_test_encode_page(const uint64_t *words, uint64_t clusters,
 			p = put_zero_run(p, zeros);
 			zeros = 0;
 		}
+		/* As the kernel: few bits as positions, more as hex. */
+		if ((unsigned int)__builtin_popcountll(words[g]) <= DT_SPARSE_MAX) {
+			static const char digits[] = DT_POS_DIGITS;
+			uint64_t w = words[g];
+
+			*p++ = (char)(DT_SPARSE_MARK + __builtin_popcountll(w) - 1);
+			for (; w; w &= w - 1)
+				*p++ = digits[__builtin_ctzll(w)];
+			continue;
+		}
 		for (i = 0; i < DT_GROUP_BYTES; i++) {
 			*p++ = hex[b[i] >> 4];
 			*p++ = hex[b[i] & 0xf];

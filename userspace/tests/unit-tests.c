@@ -453,6 +453,27 @@ static void test_reply_groups(void)
 	end("hex groups decode byte by byte, least significant bit first");
 }
 
+static void test_reply_sparse(void)
+{
+	uint64_t words[3] = { 0 };
+	char enc[256];
+	struct dt_reply r;
+
+	begin();
+	/* GA: bit 0; H-_: bits 62 and 63; N + 8 digits: bits 0..7. */
+	CHECK(dt_decode_reply("4 0 3 GAH-_NABCDEFGH", 0, 192, words, &r) == 0);
+	CHECK_U64(words[0], 1);				/* cluster 0 */
+	CHECK_U64(words[1], 3ULL << 62);		/* clusters 126, 127 */
+	CHECK_U64(words[2], 0xff);			/* clusters 128..135 */
+	/* The test encoder (the kernel's rule): <= 8 bits as positions. */
+	words[0] = 0x8000000000000001ULL;
+	words[1] = 0x1ff;
+	words[2] = 0;
+	dt_test_encode_page(words, 192, 0, 7, enc, sizeof(enc));
+	CHECK(strcmp(enc, "7 0 3 HA_ff01000000000000z1.") == 0);
+	end("sparse groups decode their base64url bit positions");
+}
+
 static void test_reply_zero_run(void)
 {
 	uint64_t *words = new_bitmap(64 * 300);
@@ -535,6 +556,13 @@ static void test_reply_malformed(void)
 		{ "99999999999999999999999 0 1 z1.", 0, 64, "an overflowing epoch" },
 		{ "1 0 18446744073709551616 z1.", 0, 64, "an overflowing nr_groups" },
 		{ "1 0 1 0000000000000\n001", 0, 64, "a newline inside a group" },
+		{ "1 0 1 HBA", 0, 64, "sparse positions not ascending" },
+		{ "1 0 1 HAA", 0, 64, "a sparse position twice" },
+		{ "1 0 1 HA", 0, 64, "a sparse group cut short" },
+		{ "1 0 1 G=", 0, 64, "a sparse position that is no base64url digit" },
+		{ "1 0 1 O", 0, 64, "a sparse mark past DT_SPARSE_MAX" },
+		{ "1 0 1 G8", 0, 60, "a sparse bit beyond the last cluster" },
+		{ "1 0 1 GAz1.", 0, 64, "a sparse group and more groups than nr_groups" },
 	};
 	uint64_t words[4];
 	struct dt_reply r;
@@ -639,14 +667,14 @@ static void test_read_errors(void)
 
 static void test_encoder_matches_kernel_shape(void)
 {
-	uint64_t words[3] = { 0, 0xff, 0 };
+	uint64_t words[4] = { 0, 0x1ff, 0xff, 0 };
 	char reply[200];
 
 	begin();
-	dt_test_encode_page(words, 192, 0, 12, reply, sizeof(reply));
-	CHECK_STR(reply, "12 0 3 z1.ff00000000000000z1.");
-	dt_test_encode_page(words, 192, 3, 12, reply, sizeof(reply));
-	CHECK_STR(reply, "12 3 0 ");
+	dt_test_encode_page(words, 256, 0, 12, reply, sizeof(reply));
+	CHECK_STR(reply, "12 0 4 z1.ff01000000000000NABCDEFGHz1.");
+	dt_test_encode_page(words, 256, 4, 12, reply, sizeof(reply));
+	CHECK_STR(reply, "12 4 0 ");
 	end("the test encoder writes replies the way the kernel target does");
 }
 
@@ -1959,7 +1987,7 @@ static void fake_device(const char *extra)
 	snprintf(text, sizeof(text),
 		 "name=vm-disk\nstart=2048\nlength=1001\ndev_sectors=3149\n"
 		 "status=8 126 6 - default ok " UUID1 " 7\n"
-		 "live=0-2,63-64,125\nreply_max=110\n%s", extra);
+		 "live=0-2,63-64,125\nreply_max=102\n%s", extra);
 	snprintf(fake_state, sizeof(fake_state), "%s/fake-state", tmpdir);
 	snprintf(fake_log, sizeof(fake_log), "%s/fake-log", tmpdir);
 	if (write_file(fake_state, text, strlen(text)) || write_file(fake_log, "", 0))
@@ -2275,6 +2303,7 @@ static const struct {
 	{ test_status_extra_fields, "status" },
 	{ test_geometry, "status" },
 	{ test_reply_groups, "reply" },
+	{ test_reply_sparse, "reply" },
 	{ test_reply_zero_run, "reply" },
 	{ test_reply_mixed, "reply" },
 	{ test_reply_end, "reply" },
