@@ -232,8 +232,8 @@ int dt_md_write_live_spans(struct block_device *bdev,
 
 	for (i = 0; i < nr; i++)
 		dt_md_chain(&last, bdev, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
-			    (1 + spans[i].first) * DT_BLOCK_SECTORS,
+			    DT_BLOCK_SECTORS + spans[i].sector,
 			    (void *)spans[i].buf,
-			    (size_t)spans[i].nr_blocks * DT_BLOCK_SIZE);
+			    (size_t)spans[i].nr_sectors << SECTOR_SHIFT);
 	return dt_md_chain_wait(last);
 }

@@ -65,15 +65,18 @@ int dt_md_read_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
 		       const void *buf);
 
-/* A run of consecutive blocks of the live bitmap and the bytes for them. */
+/*
+ * A run of 512-byte sectors of the live bitmap (@sector counted from its
+ * start) and the bytes for them.
+ */
 struct dt_md_span {
-	u64 first;
-	unsigned int nr_blocks;
+	sector_t sector;
+	unsigned int nr_sectors;
 	const void *buf;
 };
 
 /*
- * dt_md_write_live_spans - write @nr runs of blocks of the live bitmap with
+ * dt_md_write_live_spans - write @nr runs of sectors of the live bitmap with
  * REQ_FUA, all in flight at once: durable on return.  For crash_safe mode's
  * write-intent updates.  Returns 0 or a negative errno (of any of them).
  */

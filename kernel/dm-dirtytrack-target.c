@@ -50,6 +50,28 @@ enum dt_flags {
 	DT_F_METADATA_ERROR,	/* a metadata I/O failed in this activation */
 };
 
+/*
+ * A block of the live bitmap queued for a write-intent batch, and which of
+ * its 512-byte sectors (bit s: sector s) hold bits that must become durable.
+ */
+struct dt_batch_entry {
+	u64 block;
+	u8 sectors;
+};
+
+/*
+ * crash_safe: a batch's released writes are submitted by up to this many
+ * workers side by side; on a device that copies in the submitter's context
+ * (brd, zram, pmem) one worker would otherwise carry every write.
+ */
+#define DT_RELEASERS 4
+
+struct dt_releaser {
+	struct work_struct work;
+	spinlock_t lock;
+	struct bio_list bios;		/* protected by lock */
+};
+
 /* Blocks of the live bitmap one write-intent batch writes at most. */
 #define DT_BATCH_BLOCKS 64
 
@@ -92,10 +114,13 @@ struct dirtytrack {
 	struct bio_list held;		/* protected by held_lock */
 	struct workqueue_struct *wq;
 	struct work_struct held_work;
+	struct dt_releaser releasers[DT_RELEASERS - 1];
 	/* crash_safe: snapshots of the blocks a batch writes; under 'lock'. */
 	void *batch_buf;
-	u64 batch_blocks[DT_BATCH_BLOCKS];
-	struct dt_md_span batch_spans[DT_BATCH_BLOCKS];
+	unsigned int md_sectors_per_lbs;	/* of the metadata device */
+	struct dt_batch_entry batch[DT_BATCH_BLOCKS];
+	/* A block's 8 sectors make at most 4 runs. */
+	struct dt_md_span batch_spans[DT_BATCH_BLOCKS * DT_BLOCK_SECTORS / 2];
 	unsigned int batch_nr;
 
 	/*
@@ -400,6 +425,43 @@ static void dt_take_held(struct dirtytrack *dt, struct bio_list *bios,
 	spin_unlock(&dt->held_lock);
 }
 
+static void dt_releaser_work(struct work_struct *ws)
+{
+	struct dt_releaser *rl = container_of(ws, struct dt_releaser, work);
+	struct bio_list bios;
+	struct bio *bio;
+
+	spin_lock(&rl->lock);
+	bios = rl->bios;
+	bio_list_init(&rl->bios);
+	spin_unlock(&rl->lock);
+	while ((bio = bio_list_pop(&bios)))
+		dm_submit_bio_remap(bio, NULL);
+}
+
+/*
+ * crash_safe: let a batch's held bios go, spread over the releasers (all
+ * on the unbound workqueue, so on idle CPUs) and this worker.
+ */
+static void dt_release_spread(struct dirtytrack *dt, struct bio_list *bios)
+{
+	unsigned int n = min_t(unsigned int, num_online_cpus(), DT_RELEASERS);
+	unsigned int per = bio_list_size(bios) / n, i, k;
+	struct bio *bio;
+
+	for (i = 0; per >= 2 && i < n - 1; i++) {
+		struct dt_releaser *rl = &dt->releasers[i];
+
+		spin_lock(&rl->lock);
+		for (k = 0; k < per; k++)
+			bio_list_add(&rl->bios, bio_list_pop(bios));
+		spin_unlock(&rl->lock);
+		queue_work(dt->wq, &rl->work);
+	}
+	while ((bio = bio_list_pop(bios)))
+		dm_submit_bio_remap(bio, NULL);
+}
+
 static void dt_release_held(struct bio_list *bios)
 {
 	struct bio *bio;
@@ -428,30 +490,33 @@ static void dt_invalidate(struct dirtytrack *dt)
 }
 
 /*
- * crash_safe mode: the write-intent batch.  Blocks of the live bitmap are
- * collected with dt_batch_add() and written by dt_batch_flush() from a
- * snapshot taken at flush time, with FUA, all runs of consecutive blocks in
- * flight at once.  Every bit set before the snapshot is then durable; the
+ * crash_safe mode: the write-intent batch.  The 512-byte sectors of the
+ * live bitmap that hold new bits are collected with dt_batch_add() (per
+ * 4 KiB block) and written by dt_batch_flush() from a snapshot taken at
+ * flush time, with FUA, all runs of consecutive sectors in flight at once.  Every bit set before the snapshot is then durable; the
  * caller records the ranges it needed in the live set's 'durable' bitmap
  * (dt_durable_mark()), which lets later writes to those clusters pass
  * without waiting.
  */
-static int dt_cmp_u64(const void *a, const void *b)
+static int dt_cmp_entry(const void *a, const void *b)
 {
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+	u64 x = ((const struct dt_batch_entry *)a)->block;
+	u64 y = ((const struct dt_batch_entry *)b)->block;
 
 	return x < y ? -1 : x > y;
 }
 
 /*
- * Write the queued blocks.  Returns 0 when they are durable, and an error
- * (now or for an earlier flush of this activation) when they may not be.
+ * Write the queued sectors, rounded out to the metadata device's logical
+ * block size.  Returns 0 when they are durable, and an error (now or for an
+ * earlier flush of this activation) when they may not be.
  */
 static int dt_batch_flush(struct dirtytrack *dt)
 {
 	struct dt_bitmap *live = dt_live_locked(dt);
-	struct dt_md_span *spans = dt->batch_spans;
-	unsigned int i, nr = dt->batch_nr, nr_spans = 0;
+	unsigned int spb = dt->md_sectors_per_lbs;
+	struct dt_md_span *spans = dt->batch_spans, *last = NULL;
+	unsigned int i, s, e, nr = dt->batch_nr, nr_spans = 0;
 	int r;
 
 	dt->batch_nr = 0;
@@ -460,21 +525,35 @@ static int dt_batch_flush(struct dirtytrack *dt)
 	if (!nr)
 		return 0;
 
-	sort(dt->batch_blocks, nr, sizeof(u64), dt_cmp_u64, NULL);
+	sort(dt->batch, nr, sizeof(dt->batch[0]), dt_cmp_entry, NULL);
 	for (i = 0; i < nr; i++) {
-		u8 *snap = dt->batch_buf + i * DT_BLOCK_SIZE;
+		u64 block = dt->batch[i].block;
+		unsigned long mask = dt->batch[i].sectors;
+		u8 *slot = dt->batch_buf + i * DT_BLOCK_SIZE;
+		const u8 *bits = (const u8 *)live->bits + block * DT_BLOCK_SIZE;
 
-		memcpy(snap, (u8 *)live->bits + dt->batch_blocks[i] * DT_BLOCK_SIZE,
-		       DT_BLOCK_SIZE);
-		if (nr_spans && dt->batch_blocks[i] ==
-		    spans[nr_spans - 1].first + spans[nr_spans - 1].nr_blocks) {
-			spans[nr_spans - 1].nr_blocks++;
-			continue;
+		/* Whole logical blocks of the metadata device. */
+		for (s = 0; s < DT_BLOCK_SECTORS; s += spb)
+			if (mask & GENMASK(s + spb - 1, s))
+				mask |= GENMASK(s + spb - 1, s);
+
+		for_each_set_bitrange(s, e, &mask, DT_BLOCK_SECTORS) {
+			sector_t sector = block * DT_BLOCK_SECTORS + s;
+
+			memcpy(slot + s * SECTOR_SIZE, bits + s * SECTOR_SIZE,
+			       (e - s) * SECTOR_SIZE);
+			/* Contiguous on disk and in the buffer: one write. */
+			if (last && last->sector + last->nr_sectors == sector &&
+			    last->buf + last->nr_sectors * SECTOR_SIZE ==
+			    slot + s * SECTOR_SIZE) {
+				last->nr_sectors += e - s;
+				continue;
+			}
+			last = &spans[nr_spans++];
+			last->sector = sector;
+			last->nr_sectors = e - s;
+			last->buf = slot + s * SECTOR_SIZE;
 		}
-		spans[nr_spans].first = dt->batch_blocks[i];
-		spans[nr_spans].nr_blocks = 1;
-		spans[nr_spans].buf = snap;
-		nr_spans++;
 	}
 
 	r = dt_md_write_live_spans(dt->metadata_dev->bdev, spans, nr_spans);
@@ -486,25 +565,37 @@ static int dt_batch_flush(struct dirtytrack *dt)
 	return r;
 }
 
-static void dt_batch_add(struct dirtytrack *dt, u64 block)
+static void dt_batch_add(struct dirtytrack *dt, u64 block, u8 sectors)
 {
 	unsigned int i;
 
-	for (i = 0; i < dt->batch_nr; i++)
-		if (dt->batch_blocks[i] == block)
+	for (i = 0; i < dt->batch_nr; i++) {
+		if (dt->batch[i].block == block) {
+			dt->batch[i].sectors |= sectors;
 			return;
+		}
+	}
 	if (dt->batch_nr == DT_BATCH_BLOCKS)
 		dt_batch_flush(dt);
-	dt->batch_blocks[dt->batch_nr++] = block;
+	dt->batch[dt->batch_nr].block = block;
+	dt->batch[dt->batch_nr].sectors = sectors;
+	dt->batch_nr++;
 }
 
-/* crash_safe: queue the blocks holding clusters @first..@last. */
+/* crash_safe: queue the bitmap sectors holding clusters @first..@last. */
 static void dt_batch_add_range(struct dirtytrack *dt, u64 first, u64 last)
 {
+	const u64 per_sector = SECTOR_SIZE * 8;
 	u64 b;
 
-	for (b = first / DT_BITS_PER_BLOCK; b <= last / DT_BITS_PER_BLOCK; b++)
-		dt_batch_add(dt, b);
+	for (b = first / DT_BITS_PER_BLOCK; b <= last / DT_BITS_PER_BLOCK; b++) {
+		u64 lo = max(first, b * DT_BITS_PER_BLOCK);
+		u64 hi = min(last, (b + 1) * DT_BITS_PER_BLOCK - 1);
+
+		dt_batch_add(dt, b,
+			     GENMASK((hi % DT_BITS_PER_BLOCK) / per_sector,
+				     (lo % DT_BITS_PER_BLOCK) / per_sector));
+	}
 }
 
 /*
@@ -570,7 +661,7 @@ static void dt_persist_held(struct dirtytrack *dt)
 			dt_durable_mark(dt, pb->first, pb->last);
 		}
 	}
-	dt_release_held(&bios);
+	dt_release_spread(dt, &bios);
 }
 
 static void dt_held_work(struct work_struct *ws)
@@ -893,7 +984,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct dt_bitmap *live;
 	struct dm_arg_set as;
 	struct dirtytrack *dt;
-	unsigned int cs;
+	unsigned int cs, i;
 	int r;
 
 	if (argc < 3) {
@@ -913,6 +1004,11 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	spin_lock_init(&dt->state_lock);
 	bio_list_init(&dt->held);
 	INIT_WORK(&dt->held_work, dt_held_work);
+	for (i = 0; i < DT_RELEASERS - 1; i++) {
+		INIT_WORK(&dt->releasers[i].work, dt_releaser_work);
+		spin_lock_init(&dt->releasers[i].lock);
+		bio_list_init(&dt->releasers[i].bios);
+	}
 	dt->frozen_clusters = -1;
 
 	if (kstrtouint(argv[2], 10, &cs) || !dt_cluster_sectors_valid(cs)) {
@@ -952,6 +1048,13 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -EINVAL;
 		goto bad_live;
 	}
+	if (bdev_logical_block_size(dt->metadata_dev->bdev) > DT_BLOCK_SIZE) {
+		ti->error = "Metadata device logical block size above 4096 bytes is not supported";
+		r = -EINVAL;
+		goto bad_live;
+	}
+	dt->md_sectors_per_lbs =
+		bdev_logical_block_size(dt->metadata_dev->bdev) >> SECTOR_SHIFT;
 
 	r = dt_check_metadata(dt, ti);
 	if (r)

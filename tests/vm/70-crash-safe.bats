@@ -47,6 +47,20 @@ dt_stored_clusters() {
 	[ "$(dt_clusters dt0 | dt_ranges)" = "77 512-767 3000" ]
 }
 
+@test "write-intent writes round out to a metadata device with 4 KiB sectors" {
+	# Bitmap writes go out in 512-byte sectors where the device allows it;
+	# on a 4 KiB-sector device a 512-byte write would fail with EIO.
+	losetup -d "$MD_DEV"
+	MD_DEV=$(losetup -f --show --sector-size 4096 "$MD_FILE")
+	DT_LOOP_DEVS+=("$MD_DEV")
+	[ "$(blockdev --getss "$MD_DEV")" = 4096 ]
+	dt_create dt0 8 "" 1 crash_safe
+	dt_write /dev/mapper/dt0 $((77 * 8)) 8
+	dt_write /dev/mapper/dt0 $((5000 * 8)) 8
+	[ "$(dt_status dt0 health)" = ok ]
+	[ "$(dt_stored_clusters "$MD_DEV" | dt_ranges)" = "77 5000" ]
+}
+
 @test "checkpoint, commit and rollback keep the stored sets a superset" {
 	dt_create dt0 128 "" 1 crash_safe
 	dt_write /dev/mapper/dt0 0 8
