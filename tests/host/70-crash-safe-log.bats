@@ -98,7 +98,16 @@ status
 dmsetup remove dt
 dmsetup remove dtdata
 dmsetup remove dtmd
-echo "LW $(dmsetup status lw)"
+# dm-log-writes counts an entry when its thread has logged it, after the
+# write completed: wait until the count stops moving
+lw= prev=
+for _ in $(seq 60); do
+	lw=$(dmsetup status lw)
+	[ "$lw" != "$prev" ] || break
+	prev=$lw
+	sleep 0.5
+done
+echo "LW $lw"
 dmsetup remove lw
 dmesg | grep -E "log-writes|dirtytrack" || true
 '
