@@ -20,10 +20,11 @@
  *    dirty.
  *  - In crash_safe mode the flag stays set: bitmap blocks are written with
  *    FUA before the writes that need them, so the stored sets are always a
- *    superset of the changed clusters (dt_md_write_live_blocks()).
+ *    superset of the changed clusters (dt_md_write_live_spans(),
+ *    dt_md_submit_live_spans()).
  *
- * Every function here does synchronous I/O with bios it allocates itself
- * and may sleep; the caller serialises them.
+ * Every function here but dt_md_submit_live_spans() does synchronous I/O
+ * with bios it allocates itself and may sleep; the caller serialises them.
  */
 #include <linux/bio.h>
 #include <linux/crc32c.h>
@@ -236,4 +237,59 @@ int dt_md_write_live_spans(struct block_device *bdev,
 			    (void *)spans[i].buf,
 			    (size_t)spans[i].nr_sectors << SECTOR_SHIFT);
 	return dt_md_chain_wait(last);
+}
+
+int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
+			    const struct dt_md_span *spans, unsigned int nr,
+			    bio_end_io_t *end_io, void *private)
+{
+	struct bio_list bios;
+	struct bio *bio, *parent;
+	unsigned int i;
+
+	if (!nr)
+		return -EINVAL;
+	bio_list_init(&bios);
+	for (i = 0; i < nr; i++) {
+		const void *buf = spans[i].buf;
+		size_t len = (size_t)spans[i].nr_sectors << SECTOR_SHIFT;
+		unsigned short nr_vecs = DIV_ROUND_UP(offset_in_page(buf) + len,
+						      PAGE_SIZE);
+
+		if (is_vmalloc_addr(buf))
+			flush_kernel_vmap_range((void *)buf, len);
+		bio = bio_alloc_bioset(bdev, nr_vecs,
+				       REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
+				       GFP_NOWAIT, bs);
+		if (!bio)
+			goto nomem;
+		bio->bi_iter.bi_sector = DT_BLOCK_SECTORS + spans[i].sector;
+		bio_list_add(&bios, bio);
+		while (len) {
+			unsigned int off = offset_in_page(buf);
+			unsigned int n = min_t(size_t, len, PAGE_SIZE - off);
+
+			/* nr_vecs covers every page the span touches. */
+			if (WARN_ON_ONCE(bio_add_page(bio, dt_buf_page(buf), n,
+						      off) != n))
+				goto nomem;
+			buf += n;
+			len -= n;
+		}
+	}
+	/* Chain every bio to the last before any of them can complete. */
+	parent = bios.tail;
+	parent->bi_end_io = end_io;
+	parent->bi_private = private;
+	bio_list_for_each(bio, &bios)
+		if (bio != parent)
+			bio_chain(bio, parent);
+	while ((bio = bio_list_pop(&bios)))
+		submit_bio(bio);
+	return 0;
+
+nomem:
+	while ((bio = bio_list_pop(&bios)))
+		bio_put(bio);
+	return -ENOMEM;
 }

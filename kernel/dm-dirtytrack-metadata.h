@@ -6,7 +6,9 @@
  * target never touches the disk format directly.
  *
  * None of these functions take locks: the caller serialises all metadata
- * I/O (the target does it with its 'lock' mutex).  All of them may sleep.
+ * I/O (the target does it with its 'lock' mutex, or, for the write-intent
+ * batches of crash_safe mode, by keeping 'lock' holders out while one is
+ * in flight).  All of them but dt_md_submit_live_spans() may sleep.
  */
 #ifndef DM_DIRTYTRACK_METADATA_H
 #define DM_DIRTYTRACK_METADATA_H
@@ -82,5 +84,17 @@ struct dt_md_span {
  */
 int dt_md_write_live_spans(struct block_device *bdev,
 			   const struct dt_md_span *spans, unsigned int nr);
+
+/*
+ * dt_md_submit_live_spans - the same writes, submitted and not waited for:
+ * @end_io runs, with @private in bi_private, once all of them are done, and
+ * sees the first error of any in bi_status; it must bio_put() its bio.
+ * Never sleeps, so it may run in a target's map function: the bios come
+ * from @bs without waiting, and when one cannot be had nothing is submitted
+ * and -ENOMEM is returned (-EINVAL for @nr 0).  The caller keeps @spans' buffers until @end_io.
+ */
+int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
+			    const struct dt_md_span *spans, unsigned int nr,
+			    bio_end_io_t *end_io, void *private);
 
 #endif /* DM_DIRTYTRACK_METADATA_H */

@@ -21,6 +21,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uuid.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 
 #include "dm-dirtytrack-metadata.h"
@@ -57,19 +58,6 @@ enum dt_flags {
 struct dt_batch_entry {
 	u64 block;
 	u8 sectors;
-};
-
-/*
- * crash_safe: a batch's released writes are submitted by up to this many
- * workers side by side; on a device that copies in the submitter's context
- * (brd, zram, pmem) one worker would otherwise carry every write.
- */
-#define DT_RELEASERS 4
-
-struct dt_releaser {
-	struct work_struct work;
-	spinlock_t lock;
-	struct bio_list bios;		/* protected by lock */
 };
 
 /* Blocks of the live bitmap one write-intent batch writes at most. */
@@ -114,14 +102,33 @@ struct dirtytrack {
 	struct bio_list held;		/* protected by held_lock */
 	struct workqueue_struct *wq;
 	struct work_struct held_work;
-	struct dt_releaser releasers[DT_RELEASERS - 1];
-	/* crash_safe: snapshots of the blocks a batch writes; under 'lock'. */
+	/*
+	 * crash_safe: the write-intent batch, and snapshots of the blocks it
+	 * writes.  Owned by whoever holds 'lock' with the direct path
+	 * blocked (dt_lock()), or else by the owner of 'aw_busy'.
+	 */
 	void *batch_buf;
 	unsigned int md_sectors_per_lbs;	/* of the metadata device */
 	struct dt_batch_entry batch[DT_BATCH_BLOCKS];
 	/* A block's 8 sectors make at most 4 runs. */
 	struct dt_md_span batch_spans[DT_BATCH_BLOCKS * DT_BLOCK_SECTORS / 2];
 	unsigned int batch_nr;
+
+	/*
+	 * crash_safe: batches run directly, from dt_map() and from the
+	 * completion of the batch before, with no worker in between.
+	 * 'aw_busy' (a batch is being built or is in flight) and 'aw_blocked'
+	 * (a holder of 'lock' owns the batch and the live set) are under
+	 * 'held_lock'.  While 'aw_busy' is set the live set is not replaced.
+	 */
+	bool aw_busy;
+	bool aw_blocked;
+	wait_queue_head_t aw_wait;	/* woken when 'aw_busy' is cleared */
+	struct bio_list aw_bios;	/* the bios of the batch in flight */
+	blk_status_t aw_status;		/* of its metadata write */
+	struct work_struct aw_work;	/* completes it outside a submitter */
+	struct workqueue_struct *aw_wq;
+	struct bio_set aw_bs;		/* its metadata bios */
 
 	/*
 	 * What status reports; written under both 'lock' and 'state_lock',
@@ -425,43 +432,6 @@ static void dt_take_held(struct dirtytrack *dt, struct bio_list *bios,
 	spin_unlock(&dt->held_lock);
 }
 
-static void dt_releaser_work(struct work_struct *ws)
-{
-	struct dt_releaser *rl = container_of(ws, struct dt_releaser, work);
-	struct bio_list bios;
-	struct bio *bio;
-
-	spin_lock(&rl->lock);
-	bios = rl->bios;
-	bio_list_init(&rl->bios);
-	spin_unlock(&rl->lock);
-	while ((bio = bio_list_pop(&bios)))
-		dm_submit_bio_remap(bio, NULL);
-}
-
-/*
- * crash_safe: let a batch's held bios go, spread over the releasers (all
- * on the unbound workqueue, so on idle CPUs) and this worker.
- */
-static void dt_release_spread(struct dirtytrack *dt, struct bio_list *bios)
-{
-	unsigned int n = min_t(unsigned int, num_online_cpus(), DT_RELEASERS);
-	unsigned int per = bio_list_size(bios) / n, i, k;
-	struct bio *bio;
-
-	for (i = 0; per >= 2 && i < n - 1; i++) {
-		struct dt_releaser *rl = &dt->releasers[i];
-
-		spin_lock(&rl->lock);
-		for (k = 0; k < per; k++)
-			bio_list_add(&rl->bios, bio_list_pop(bios));
-		spin_unlock(&rl->lock);
-		queue_work(dt->wq, &rl->work);
-	}
-	while ((bio = bio_list_pop(bios)))
-		dm_submit_bio_remap(bio, NULL);
-}
-
 static void dt_release_held(struct bio_list *bios)
 {
 	struct bio *bio;
@@ -492,9 +462,11 @@ static void dt_invalidate(struct dirtytrack *dt)
 /*
  * crash_safe mode: the write-intent batch.  The 512-byte sectors of the
  * live bitmap that hold new bits are collected with dt_batch_add() (per
- * 4 KiB block) and written by dt_batch_flush() from a snapshot taken at
- * flush time, with FUA, all runs of consecutive sectors in flight at once.  Every bit set before the snapshot is then durable; the
- * caller records the ranges it needed in the live set's 'durable' bitmap
+ * 4 KiB block), snapshotted by dt_batch_spans() and written with FUA, all
+ * runs of consecutive sectors in flight at once: by dt_batch_flush(),
+ * which waits, or by the direct path (dt_aw_run()), which does not.
+ * Every bit set before the snapshot is then durable; the writer records
+ * the ranges it needed in the live set's 'durable' bitmap
  * (dt_durable_mark()), which lets later writes to those clusters pass
  * without waiting.
  */
@@ -507,24 +479,18 @@ static int dt_cmp_entry(const void *a, const void *b)
 }
 
 /*
- * Write the queued sectors, rounded out to the metadata device's logical
- * block size.  Returns 0 when they are durable, and an error (now or for an
- * earlier flush of this activation) when they may not be.
+ * Snapshot the queued sectors of @live, rounded out to the metadata
+ * device's logical block size, into 'batch_buf', and describe them in
+ * 'batch_spans'.  Empties the batch; returns the number of spans.
  */
-static int dt_batch_flush(struct dirtytrack *dt)
+static unsigned int dt_batch_spans(struct dirtytrack *dt,
+				   struct dt_bitmap *live)
 {
-	struct dt_bitmap *live = dt_live_locked(dt);
 	unsigned int spb = dt->md_sectors_per_lbs;
 	struct dt_md_span *spans = dt->batch_spans, *last = NULL;
 	unsigned int i, s, e, nr = dt->batch_nr, nr_spans = 0;
-	int r;
 
 	dt->batch_nr = 0;
-	if (test_bit(DT_F_METADATA_ERROR, &dt->flags))
-		return -EIO;
-	if (!nr)
-		return 0;
-
 	sort(dt->batch, nr, sizeof(dt->batch[0]), dt_cmp_entry, NULL);
 	for (i = 0; i < nr; i++) {
 		u64 block = dt->batch[i].block;
@@ -555,8 +521,29 @@ static int dt_batch_flush(struct dirtytrack *dt)
 			last->buf = slot + s * SECTOR_SIZE;
 		}
 	}
+	return nr_spans;
+}
 
-	r = dt_md_write_live_spans(dt->metadata_dev->bdev, spans, nr_spans);
+/*
+ * Write the queued sectors, durably.  Returns 0 when they are durable, and
+ * an error (now or for an earlier flush of this activation) when they may
+ * not be.  Called with 'lock' held and the direct path blocked.
+ */
+static int dt_batch_flush(struct dirtytrack *dt)
+{
+	unsigned int nr_spans;
+	int r;
+
+	if (test_bit(DT_F_METADATA_ERROR, &dt->flags)) {
+		dt->batch_nr = 0;
+		return -EIO;
+	}
+	if (!dt->batch_nr)
+		return 0;
+
+	nr_spans = dt_batch_spans(dt, dt_live_locked(dt));
+	r = dt_md_write_live_spans(dt->metadata_dev->bdev, dt->batch_spans,
+				   nr_spans);
 	if (r) {
 		dt_metadata_failed(dt, "write-intent bitmap write", r);
 		/* The stored bitmap may now miss bits: stop vouching for it. */
@@ -599,13 +586,13 @@ static void dt_batch_add_range(struct dirtytrack *dt, u64 first, u64 last)
 }
 
 /*
- * crash_safe: record clusters @first..@last of the live set, set in it
- * before a flush that succeeded, as durable.  Only the batch writer (under
- * 'lock') writes 'durable'; dt_map() reads it lock-free.
+ * crash_safe: record clusters @first..@last of the live set @live, set in
+ * it before a flush that succeeded, as durable.  Only the owner of the
+ * batch writes 'durable'; dt_map() reads it lock-free.
  */
-static void dt_durable_mark(struct dirtytrack *dt, u64 first, u64 last)
+static void dt_durable_mark(struct dt_bitmap *live, u64 first, u64 last)
 {
-	unsigned long *durable = dt_live_locked(dt)->durable;
+	unsigned long *durable = live->durable;
 	u64 c = first;
 
 	while (c <= last) {
@@ -658,22 +645,205 @@ static void dt_persist_held(struct dirtytrack *dt)
 		bio_list_for_each(bio, &bios) {
 			struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
-			dt_durable_mark(dt, pb->first, pb->last);
+			dt_durable_mark(live, pb->first, pb->last);
 		}
 	}
-	dt_release_spread(dt, &bios);
+	dt_release_held(&bios);
+}
+
+/*
+ * crash_safe: the direct path.  A write that must wait for its bits is
+ * held, and the submitter that finds no batch in flight builds one from
+ * the held bios and submits its metadata writes from dt_map() itself.  The
+ * completion marks the batch's ranges durable, lets its bios go and starts
+ * the next batch from what was held meanwhile.  On a metadata device that
+ * completes in the submitter's context (brd, zram, null_blk) all of this
+ * runs in the thread that wrote, with no worker to wake; elsewhere a work
+ * item completes the batch.  Holders of 'lock' block the path (dt_lock())
+ * and use the worker path above; so does a batch that cannot be built or
+ * whose write fails: its bios go back to be retried by dt_persist_held(),
+ * which knows how to fail.
+ */
+static bool dt_aw_idle(struct dirtytrack *dt)
+{
+	bool idle;
+
+	spin_lock(&dt->held_lock);
+	idle = !dt->aw_busy;
+	spin_unlock(&dt->held_lock);
+	return idle;
+}
+
+/*
+ * Give up 'aw_busy' and hand what is still held to the worker.  Called
+ * with 'held_lock' held, and 'dt' is not touched after it is dropped: a
+ * waiter in dt_lock() may go on to suspend and destroy the target (whose
+ * destructor drains the worker first).
+ */
+static void dt_aw_stop_locked(struct dirtytrack *dt)
+{
+	dt->aw_busy = false;
+	wake_up(&dt->aw_wait);
+	if (!bio_list_empty(&dt->held))
+		queue_work(dt->wq, &dt->held_work);
+}
+
+static void dt_aw_endio(struct bio *bio);
+
+/*
+ * Build and submit the next batch from the held bios, or give up
+ * 'aw_busy' when there is none to build.  Called by the owner of
+ * 'aw_busy'; never sleeps.
+ */
+static void dt_aw_run(struct dirtytrack *dt)
+{
+	/* Not replaced while 'aw_busy' is ours. */
+	struct dt_bitmap *live = rcu_dereference_protected(dt->live, 1);
+	struct bio_list bios;
+	unsigned int nr_spans;
+	struct bio *bio;
+
+	bio_list_init(&bios);
+	spin_lock(&dt->held_lock);
+	if (dt->aw_blocked || test_bit(DT_F_METADATA_ERROR, &dt->flags))
+		goto stop;
+	while ((bio = bio_list_peek(&dt->held))) {
+		struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+		u64 blocks = pb->last / DT_BITS_PER_BLOCK -
+			     pb->first / DT_BITS_PER_BLOCK + 1;
+
+		/* What does not fit waits for the next batch. */
+		if (dt->batch_nr + blocks > DT_BATCH_BLOCKS)
+			break;
+		bio_list_pop(&dt->held);
+		bio_list_add(&bios, bio);
+		/* Marked in a set cleared since: mark it again here. */
+		if (pb->bm != live)
+			dt_bitmap_mark(live, pb->first, pb->last);
+		dt_batch_add_range(dt, pb->first, pb->last);
+	}
+	if (bio_list_empty(&bios))
+		goto stop;	/* none held, or one too big: the worker's */
+	spin_unlock(&dt->held_lock);
+
+	dt->aw_bios = bios;
+	nr_spans = dt_batch_spans(dt, live);
+	if (!dt_md_submit_live_spans(dt->metadata_dev->bdev, &dt->aw_bs,
+				     dt->batch_spans, nr_spans, dt_aw_endio,
+				     dt))
+		return;
+
+	/* No bio to be had without waiting: the worker writes them. */
+	spin_lock(&dt->held_lock);
+	bio_list_merge_head(&dt->held, &dt->aw_bios);
+	bio_list_init(&dt->aw_bios);
+stop:
+	dt->batch_nr = 0;
+	dt_aw_stop_locked(dt);
+	spin_unlock(&dt->held_lock);
+}
+
+/* The batch's metadata write is done: release its bios, go on. */
+static void dt_aw_complete(struct dirtytrack *dt)
+{
+	struct dt_bitmap *live = rcu_dereference_protected(dt->live, 1);
+	struct bio_list bios = dt->aw_bios;
+	struct bio *bio;
+
+	bio_list_init(&dt->aw_bios);
+	if (dt->aw_status) {
+		spin_lock(&dt->held_lock);
+		bio_list_merge_head(&dt->held, &bios);
+		dt_aw_stop_locked(dt);
+		spin_unlock(&dt->held_lock);
+		return;
+	}
+	bio_list_for_each(bio, &bios) {
+		struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		dt_durable_mark(live, pb->first, pb->last);
+	}
+	dt_release_held(&bios);
+	dt_aw_run(dt);
+}
+
+static void dt_aw_work(struct work_struct *ws)
+{
+	dt_aw_complete(container_of(ws, struct dirtytrack, aw_work));
+}
+
+static void dt_aw_endio(struct bio *bio)
+{
+	struct dirtytrack *dt = bio->bi_private;
+
+	dt->aw_status = bio->bi_status;
+	bio_put(bio);
+	/*
+	 * Inside a submitter's bio loop the bios released here are only
+	 * queued on it: go on in place.  From an interrupt, or a driver's
+	 * own thread that might block on the very bios it is to complete,
+	 * hand over to the work item.
+	 */
+	if (in_task() && current->bio_list)
+		dt_aw_complete(dt);
+	else
+		queue_work(dt->aw_wq, &dt->aw_work);
+}
+
+/* crash_safe: hold @bio until its bits are durable. */
+static int dt_hold_crash_safe(struct dirtytrack *dt, struct bio *bio)
+{
+	bool run;
+
+	spin_lock(&dt->held_lock);
+	bio_list_add(&dt->held, bio);
+	/* A batch in flight takes it next; a holder of 'lock', the worker. */
+	run = !dt->aw_busy && !dt->aw_blocked;
+	if (run)
+		dt->aw_busy = true;
+	else if (!dt->aw_busy)
+		queue_work(dt->wq, &dt->held_work);
+	spin_unlock(&dt->held_lock);
+	if (run)
+		dt_aw_run(dt);
+	return DM_MAPIO_SUBMITTED;
+}
+
+/*
+ * 'lock', and in crash_safe mode the batch and the live set with it: the
+ * direct path is stopped, and a batch it has in flight waited for.
+ */
+static void dt_lock(struct dirtytrack *dt)
+{
+	mutex_lock(&dt->lock);
+	if (!dt->crash_safe)
+		return;
+	spin_lock(&dt->held_lock);
+	dt->aw_blocked = true;
+	spin_unlock(&dt->held_lock);
+	wait_event(dt->aw_wait, dt_aw_idle(dt));
+}
+
+static void dt_unlock(struct dirtytrack *dt)
+{
+	if (dt->crash_safe) {
+		spin_lock(&dt->held_lock);
+		dt->aw_blocked = false;
+		spin_unlock(&dt->held_lock);
+	}
+	mutex_unlock(&dt->lock);
 }
 
 static void dt_held_work(struct work_struct *ws)
 {
 	struct dirtytrack *dt = container_of(ws, struct dirtytrack, held_work);
 
-	mutex_lock(&dt->lock);
+	dt_lock(dt);
 	if (dt->crash_safe)
 		dt_persist_held(dt);
 	else
 		dt_invalidate(dt);
-	mutex_unlock(&dt->lock);
+	dt_unlock(dt);
 }
 
 /*
@@ -984,7 +1154,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct dt_bitmap *live;
 	struct dm_arg_set as;
 	struct dirtytrack *dt;
-	unsigned int cs, i;
+	unsigned int cs;
 	int r;
 
 	if (argc < 3) {
@@ -1004,11 +1174,9 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	spin_lock_init(&dt->state_lock);
 	bio_list_init(&dt->held);
 	INIT_WORK(&dt->held_work, dt_held_work);
-	for (i = 0; i < DT_RELEASERS - 1; i++) {
-		INIT_WORK(&dt->releasers[i].work, dt_releaser_work);
-		spin_lock_init(&dt->releasers[i].lock);
-		bio_list_init(&dt->releasers[i].bios);
-	}
+	INIT_WORK(&dt->aw_work, dt_aw_work);
+	init_waitqueue_head(&dt->aw_wait);
+	bio_list_init(&dt->aw_bios);
 	dt->frozen_clusters = -1;
 
 	if (kstrtouint(argv[2], 10, &cs) || !dt_cluster_sectors_valid(cs)) {
@@ -1074,6 +1242,16 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			ti->error = "Cannot allocate write-intent buffer";
 			goto bad_wq;
 		}
+		if (bioset_init(&dt->aw_bs, 16, 0, BIOSET_NEED_BVECS)) {
+			ti->error = "Cannot allocate write-intent bios";
+			goto bad_wq;
+		}
+		dt->aw_wq = alloc_workqueue("dirtytrack_aw",
+					    WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
+		if (!dt->aw_wq) {
+			ti->error = "Cannot allocate workqueue";
+			goto bad_wq;
+		}
 	}
 
 	dt->wq = alloc_workqueue("dirtytrack", WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
@@ -1092,6 +1270,9 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	return 0;
 
 bad_wq:
+	if (dt->aw_wq)
+		destroy_workqueue(dt->aw_wq);
+	bioset_exit(&dt->aw_bs);
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(live);
 bad_live:
@@ -1109,6 +1290,9 @@ static void dt_dtr(struct dm_target *ti)
 
 	/* Metadata was written at postsuspend; nothing is written here. */
 	destroy_workqueue(dt->wq);
+	if (dt->aw_wq)
+		destroy_workqueue(dt->aw_wq);
+	bioset_exit(&dt->aw_bs);
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(dt->frozen);
 	dt_bitmap_free(rcu_dereference_raw(dt->live));
@@ -1159,9 +1343,10 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 	rcu_read_unlock();
 
 	if (unlikely(hold)) {
+		if (dt->crash_safe)
+			return dt_hold_crash_safe(dt, bio);
 		spin_lock(&dt->held_lock);
-		hold = dt->crash_safe ||
-		       test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+		hold = test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
 		if (hold)
 			bio_list_add(&dt->held, bio);
 		spin_unlock(&dt->held_lock);
@@ -1204,7 +1389,7 @@ static int dt_preresume(struct dm_target *ti)
 	struct dt_bitmap *live;
 	int r = 0;
 
-	mutex_lock(&dt->lock);
+	dt_lock(dt);
 	if (test_bit(DT_F_OWNER, &dt->flags))
 		goto out;
 	r = dt_load(dt);
@@ -1226,7 +1411,7 @@ static int dt_preresume(struct dm_target *ti)
 	set_bit(DT_F_OWNER, &dt->flags);
 	dt_update_frozen_count(dt);
 out:
-	mutex_unlock(&dt->lock);
+	dt_unlock(dt);
 	return r;
 }
 
@@ -1235,7 +1420,7 @@ static void dt_postsuspend(struct dm_target *ti)
 	struct dirtytrack *dt = ti->private;
 
 	flush_workqueue(dt->wq);
-	mutex_lock(&dt->lock);
+	dt_lock(dt);
 	if (test_bit(DT_F_OWNER, &dt->flags)) {
 		/* crash_safe: marks made at completion are not stored yet. */
 		if (dt->crash_safe ||
@@ -1244,7 +1429,7 @@ static void dt_postsuspend(struct dm_target *ti)
 			dt_write_metadata(dt);
 		clear_bit(DT_F_OWNER, &dt->flags);
 	}
-	mutex_unlock(&dt->lock);
+	dt_unlock(dt);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1272,9 +1457,9 @@ static void dt_end_unclean(struct dirtytrack *dt, bool bump_sequence)
 static bool dt_wait_drained_unlocked(struct dirtytrack *dt,
 				     struct dt_bitmap *old)
 {
-	mutex_unlock(&dt->lock);
+	dt_unlock(dt);
 	dt_bitmap_wait_drained(old);
-	mutex_lock(&dt->lock);
+	dt_lock(dt);
 	return test_bit(DT_F_OWNER, &dt->flags);
 }
 
@@ -1372,7 +1557,7 @@ static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
 	if (dt->crash_safe) {
 		dt_batch_add_range(dt, first, last);
 		if (!dt_batch_flush(dt))
-			dt_durable_mark(dt, first, last);
+			dt_durable_mark(dt_live_locked(dt), first, last);
 	}
 	return 0;
 }
@@ -1506,7 +1691,7 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 	}
 
 	mutex_lock(&dt->msg_lock);
-	mutex_lock(&dt->lock);
+	dt_lock(dt);
 	/* Everything else changes state, which needs the metadata owned. */
 	if (!test_bit(DT_F_OWNER, &dt->flags)) {
 		r = -EBUSY;
@@ -1533,7 +1718,7 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 			     dm_table_device_name(ti->table), argv[0], argc - 1);
 	}
 out:
-	mutex_unlock(&dt->lock);
+	dt_unlock(dt);
 	mutex_unlock(&dt->msg_lock);
 	dt_bitmap_free(empty);
 	return r;
