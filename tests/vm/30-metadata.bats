@@ -148,3 +148,257 @@ teardown() {
 	dmsetup remove mdflaky
 	dmesg | grep -q "metadata superblock write failed"
 }
+
+# ------------------------------------------------------- metadata read errors
+#
+# The metadata device is used through "mdx", a dm device over $MD_DEV whose
+# table is swapped to make a range of it fail (an "error" segment between
+# "linear" ones: dm-flakey has no error_reads on 6.1). With the 64 MiB data
+# device and 128-sector clusters there are 1024 clusters and one bitmap block:
+# sectors 0-7 hold the superblock, 8-15 the live bitmap, 16-23 the frozen one.
+# What is on the metadata device is always checked on $MD_DEV itself.
+
+# mdx [FIRST NR]: (re)load mdx as $MD_DEV with sectors FIRST..FIRST+NR-1
+# failing every read and write; no arguments: all of it healthy.
+mdx() {
+	local size first=${1:-0} nr=${2:-0} rest table=
+	size=$(blockdev --getsz "$MD_DEV")
+	rest=$((first + nr))
+	[ "$first" -eq 0 ] || table+="0 $first linear $MD_DEV 0"$'\n'
+	[ "$nr" -eq 0 ] || table+="$first $nr error"$'\n'
+	[ "$rest" -ge "$size" ] || table+="$rest $((size - rest)) linear $MD_DEV $rest"$'\n'
+	echo "# mdx: ${table//$'\n'/; }" >&3
+	if dmsetup info mdx >/dev/null 2>&1; then
+		printf '%s' "$table" | dmsetup load mdx
+		dmsetup resume mdx
+	else
+		printf '%s' "$table" | dmsetup create mdx
+	fi
+}
+
+# mdx_all_failing: every I/O to the metadata device fails from now on; what
+# it holds stays as it was, as after a power cut.
+mdx_all_failing() {
+	mdx 0 "$(blockdev --getsz "$MD_DEV")"
+}
+
+# dtx_line [FEATURE_ARGS...]: the table line of dt0 over mdx.
+dtx_line() {
+	echo "0 $(blockdev --getsz "$DATA_DEV") dirtytrack /dev/mapper/mdx $DATA_DEV 128${*:+ $*}"
+}
+
+# dtx_create [FEATURE_ARGS...]: create dt0 over mdx.
+dtx_create() {
+	local line
+	line=$(dtx_line "$@")
+	echo "# dmsetup create dt0 --table '$line'" >&3
+	dmsetup create dt0 --table "$line"
+}
+
+# dtx_history [FEATURE_ARGS...]: a healthy run that leaves a valid stored
+# bitmap with clusters 3-6 dirty (random data in $BATS_TEST_TMPDIR/old) and
+# dt0 removed; the uuid in $OLD_UUID.
+dtx_history() {
+	mdx
+	dtx_create "$@"
+	dd if=/dev/urandom of="$BATS_TEST_TMPDIR/old" bs=64k count=4 status=none
+	dd if="$BATS_TEST_TMPDIR/old" of=/dev/mapper/dt0 bs=64k seek=3 oflag=direct conv=notrunc status=none
+	[ "$(dt_clusters dt0 | dt_ranges)" = 3-6 ]
+	OLD_UUID=$(dt_status dt0 uuid)
+	dmsetup remove dt0
+	# the next activation trusts and reads the stored bitmap
+	dt_sb_valid "$MD_DEV"
+}
+
+# sb_flag_clear BIT / sb_flag_set BIT: a superblock flag on $MD_DEV
+# (bit 1 VALID, 8 METADATA_ERROR).
+sb_flag_clear() {
+	[ $(( $(dt_sb_flags "$MD_DEV") & $1 )) -eq 0 ]
+}
+sb_flag_set() {
+	[ $(( $(dt_sb_flags "$MD_DEV") & $1 )) -ne 0 ]
+}
+
+# all_dirty: dt0 reports every one of its 1024 clusters dirty, in the status
+# count and in the bitmap read.
+all_dirty() {
+	[ "$(dt_status dt0 clusters)" = 1024 ]
+	[ "$(dt_status dt0 dirty)" = 1024 ]
+	[ "$(dt_clusters dt0 | dt_ranges)" = 0-1023 ]
+}
+
+# data_roundtrip CLUSTER: 256 KiB of random data written through dt0 at
+# CLUSTER (64 KiB each) completes and reads back the same through dt0 and
+# from the data device; the timeouts catch a write held forever.
+data_roundtrip() {
+	local f=$BATS_TEST_TMPDIR/data.$1
+	dd if=/dev/urandom of="$f" bs=64k count=4 status=none
+	timeout 30 dd if="$f" of=/dev/mapper/dt0 bs=64k seek="$1" oflag=direct conv=notrunc status=none
+	cmp "$f" <(timeout 30 dd if=/dev/mapper/dt0 bs=64k skip="$1" count=4 iflag=direct status=none)
+	cmp "$f" <(dd if="$DATA_DEV" bs=64k skip="$1" count=4 iflag=direct status=none)
+}
+
+# degraded_by_bitmap_read_error [FEATURE_ARGS...]: the checks common to both
+# modes after a valid history whose live bitmap cannot be read.
+degraded_by_bitmap_read_error() {
+	dtx_history "$@"
+	mdx 8 8
+	dtx_create "$@"
+	if [[ " $* " == *" crash_safe "* ]]; then
+		# writes to clean clusters are no longer held for their bits, so
+		# the superblock stops vouching before the device takes a write
+		sb_flag_clear 1
+		sb_flag_set 8
+	fi
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	all_dirty
+	# the superblock was read: the identity continues (all dirty is a full copy)
+	[ "$(dt_status dt0 uuid)" = "$OLD_UUID" ]
+	dmesg_since_mark | grep -q "metadata read failed"
+	# data written before and after the error reads back unchanged
+	cmp "$BATS_TEST_TMPDIR/old" <(timeout 30 dd if=/dev/mapper/dt0 bs=64k skip=3 count=4 iflag=direct status=none)
+	data_roundtrip 100
+	data_roundtrip 1020
+	all_dirty
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	# whatever happens next, the superblock no longer vouches for a bitmap
+	sb_flag_clear 1
+	sb_flag_set 8
+}
+
+@test "an unreadable bitmap at activation: all dirty, health metadata_error, data intact" {
+	degraded_by_bitmap_read_error
+}
+
+@test "an unreadable bitmap at activation in crash_safe mode: all dirty, data intact" {
+	degraded_by_bitmap_read_error 1 crash_safe
+	[ "$(dt_status dt0 mode)" = crash_safe ]
+}
+
+# healed_comes_back_all_dirty [FEATURE_ARGS...]: after a degraded activation,
+# mdx is healed and dt0 removed (a clean shutdown) and created again: the
+# stored state must not vouch for any bitmap, so every cluster is dirty, and
+# stays so across a clean reactivation until a clear.
+healed_comes_back_all_dirty() {
+	mdx
+	dmsetup remove dt0
+	sb_flag_clear 1
+	sb_flag_set 8
+	dtx_create "$@"
+	all_dirty
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+	dmsetup remove dt0
+	dtx_create "$@"
+	all_dirty
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+	# a clear starts exact tracking again on the healed device
+	dmsetup message dt0 0 clear
+	[ "$(dt_status dt0 dirty)" = 0 ]
+	[ "$(dt_status dt0 health)" = ok ]
+	dt_write /dev/mapper/dt0 $((5 * 128)) 8
+	dmsetup remove dt0
+	dt_sb_valid "$MD_DEV"
+	dtx_create "$@"
+	[ "$(dt_clusters dt0 | dt_ranges)" = 5 ]
+	[ "$(dt_status dt0 health)" = ok ]
+}
+
+@test "after a bitmap read error and writes, a healed metadata device comes back all dirty" {
+	degraded_by_bitmap_read_error
+	healed_comes_back_all_dirty
+}
+
+@test "after a bitmap read error and no write, a healed metadata device comes back all dirty" {
+	dtx_history
+	mdx 8 8
+	dtx_create
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	all_dirty
+	healed_comes_back_all_dirty
+}
+
+@test "after a bitmap read error in crash_safe mode, a healed metadata device comes back all dirty" {
+	degraded_by_bitmap_read_error 1 crash_safe
+	healed_comes_back_all_dirty 1 crash_safe
+}
+
+# crash_after_read_error [FEATURE_ARGS...]: a degraded activation takes
+# writes, then the metadata device stops taking any I/O (the stored state is
+# what a power cut would leave) and dt0 goes away; healed and reactivated,
+# the clusters written meanwhile must be dirty: all of them, by the design.
+crash_after_read_error() {
+	dtx_history "$@"
+	mdx 8 8
+	dtx_create "$@"
+	data_roundtrip 40
+	dt_write /dev/mapper/dt0 $((900 * 128)) 8
+	mdx_all_failing
+	dmsetup remove dt0
+	mdx
+	dtx_create "$@"
+	all_dirty
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+}
+
+@test "a crash after a bitmap read error leaves every cluster dirty" {
+	crash_after_read_error
+}
+
+@test "a crash after a bitmap read error leaves every cluster dirty in crash_safe mode" {
+	crash_after_read_error 1 crash_safe
+}
+
+@test "an unreadable frozen bitmap at activation: all dirty, no frozen set vouched for" {
+	mdx
+	dtx_create
+	dt_write /dev/mapper/dt0 $((1 * 128)) 8
+	dmsetup message dt0 0 checkpoint
+	dt_write /dev/mapper/dt0 $((2 * 128)) 8
+	dmsetup remove dt0
+	sb_flag_set 2
+	dt_sb_valid "$MD_DEV"
+	mdx 16 8
+	dtx_create
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	all_dirty
+	[ "$(dt_status dt0 frozen)" = - ]
+	data_roundtrip 10
+	all_dirty
+}
+
+@test "an unreadable superblock refuses the table load, with a clear error, and writes nothing" {
+	local sum feat
+	dtx_history
+	sum=$(sha256sum <"$MD_DEV")
+	# the superblock fails, the bitmaps behind it would take writes
+	mdx 0 8
+	for feat in "" "1 crash_safe"; do
+		# shellcheck disable=SC2086 # two words, or none
+		dmsetup_expect_error "$(dtx_line $feat)" "Cannot read the metadata superblock"
+	done
+	[ "$(sha256sum <"$MD_DEV")" = "$sum" ]
+	mdx
+	dtx_create
+	[ "$(dt_clusters dt0 | dt_ranges)" = 3-6 ]
+	[ "$(dt_status dt0 health)" = ok ]
+}
+
+@test "a superblock unreadable at resume activates degraded and comes back all dirty" {
+	dtx_history
+	dmsetup create dt0 --notable
+	dmsetup load dt0 --table "$(dtx_line)"
+	# between the table load (which read the superblock) and the resume
+	mdx 0 8
+	dmsetup resume dt0
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	all_dirty
+	cmp "$BATS_TEST_TMPDIR/old" <(timeout 30 dd if=/dev/mapper/dt0 bs=64k skip=3 count=4 iflag=direct status=none)
+	data_roundtrip 200
+	all_dirty
+	mdx
+	dmsetup remove dt0
+	sb_flag_clear 1
+	dtx_create
+	all_dirty
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+}
