@@ -162,7 +162,7 @@ lower_table() {
 	cat "$BATS_TEST_TMPDIR/err"
 	[ "$rc" -eq 1 ]
 	grep -q "failed (incremental): interrupted by SIGTERM; checkpoint rolled back" "$BATS_TEST_TMPDIR/err"
-	! pgrep -x dt-copy-extents
+	! pgrep -x dt-copy-extents || false
 	[ "$(dt_status dt0 frozen)" = - ]
 	[ "$(dt_status dt0 dirty)" = 128 ]
 	lower_table "0 $n linear $DATA_DEV 0"
