@@ -1469,9 +1469,11 @@ static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap *empty)
 
 	dt_invalidate(dt);
 	dt_end_unclean(dt, true);
-	/* crash_safe: the new sequence is stored before any bit is dropped. */
-	if (dt->crash_safe)
-		dt_write_superblock(dt, true);
+	/*
+	 * The new sequence is stored before any bit is dropped (and before
+	 * the message returns, in either mode: see dt_msg_commit()).
+	 */
+	dt_write_superblock(dt, dt->crash_safe);
 	old = dt_swap_live(dt, empty);
 	if (dt_wait_drained_unlocked(dt, old))
 		dt_persist_live(dt);	/* writes that completed meanwhile */
@@ -1519,8 +1521,15 @@ static int dt_msg_commit(struct dirtytrack *dt)
 	smp_store_release(&dt->epoch, dt->epoch + 1);
 	dt_end_unclean(dt, true);
 	dt_update_frozen_count(dt);
-	if (dt->crash_safe)
-		dt_write_superblock(dt, true);
+	/*
+	 * Store the new sequence before returning, in the default mode too
+	 * (with the valid flag clear, as it already is on disk): a backup
+	 * job records it, and after a crash the device must not come back
+	 * with an older one that a later clear or commit would bring level
+	 * with the job's again, making the job take a history that does
+	 * not continue its own for one that does.
+	 */
+	dt_write_superblock(dt, dt->crash_safe);
 	return 0;
 }
 

@@ -402,3 +402,26 @@ crash_after_read_error() {
 	all_dirty
 	[ "$(dt_status dt0 health)" = unclean_shutdown ]
 }
+
+@test "commit and clear store the new sequence before they return, and a crash keeps it" {
+	local size=$(blockdev --getsz "$DATA_DEV")
+	dt_create dt0 128
+	dt_write /dev/mapper/dt0 0 8
+	dmsetup message dt0 0 checkpoint
+	dmsetup message dt0 0 commit
+	[ "$(dt_status dt0 sequence)" = 1 ]
+	[ "$(dt_sb_sequence "$MD_DEV")" = 1 ]
+	dt_write /dev/mapper/dt0 1024 8
+	dmsetup message dt0 0 clear
+	[ "$(dt_status dt0 sequence)" = 2 ]
+	[ "$(dt_sb_sequence "$MD_DEV")" = 2 ]
+	dt_write /dev/mapper/dt0 2048 8
+	# What a crash right now would leave on the metadata device.
+	dd if="$MD_DEV" of="$BATS_TEST_TMPDIR/crashed" bs=64k iflag=direct status=none
+	dmsetup remove dt0
+	dd if="$BATS_TEST_TMPDIR/crashed" of="$MD_DEV" bs=64k oflag=direct conv=notrunc status=none
+	dt_create dt0 128
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+	[ "$(dt_status dt0 sequence)" = 2 ]
+	[ "$(dt_clusters dt0 | dt_ranges)" = "0-$((size / 128 - 1))" ]
+}

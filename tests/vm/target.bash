@@ -110,6 +110,11 @@ dt_sb_flags() {
 	dd if="$1" bs=4096 count=1 iflag=direct status=none | od -An -tu4 -j12 -N4 | tr -d ' '
 }
 
+# dt_sb_sequence DEV: the sequence stored in the superblock of DEV.
+dt_sb_sequence() {
+	dd if="$1" bs=4096 count=1 iflag=direct status=none | od -An -tu8 -j32 -N8 | tr -d ' '
+}
+
 # dt_sb_valid DEV: succeeds when the valid flag is set on disk.
 dt_sb_valid() {
 	[ $(( $(dt_sb_flags "$1") & 1 )) -eq 1 ]
