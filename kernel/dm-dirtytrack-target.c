@@ -491,7 +491,8 @@ static unsigned int dt_batch_spans(struct dirtytrack *dt,
 	unsigned int i, s, e, nr = dt->batch_nr, nr_spans = 0;
 
 	dt->batch_nr = 0;
-	sort(dt->batch, nr, sizeof(dt->batch[0]), dt_cmp_entry, NULL);
+	if (nr > 1)
+		sort(dt->batch, nr, sizeof(dt->batch[0]), dt_cmp_entry, NULL);
 	for (i = 0; i < nr; i++) {
 		u64 block = dt->batch[i].block;
 		unsigned long mask = dt->batch[i].sectors;
@@ -683,7 +684,9 @@ static bool dt_aw_idle(struct dirtytrack *dt)
 static void dt_aw_stop_locked(struct dirtytrack *dt)
 {
 	dt->aw_busy = false;
-	wake_up(&dt->aw_wait);
+	/* A waiter queues itself before it takes 'held_lock' to look. */
+	if (waitqueue_active(&dt->aw_wait))
+		wake_up(&dt->aw_wait);
 	if (!bio_list_empty(&dt->held))
 		queue_work(dt->wq, &dt->held_work);
 }
