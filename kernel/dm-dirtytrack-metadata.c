@@ -50,6 +50,25 @@ static struct page *dt_buf_page(const void *buf)
 }
 
 /*
+ * Add as much of @len bytes at @buf (page-aligned, kmalloc'ed or vmalloc'ed)
+ * to @bio as its vectors hold; returns the number of bytes added.
+ */
+static size_t dt_bio_add_buf(struct bio *bio, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len && bio->bi_vcnt < bio->bi_max_vecs) {
+		unsigned int off = offset_in_page(buf + done);
+		unsigned int n = min_t(size_t, len - done, PAGE_SIZE - off);
+
+		if (bio_add_page(bio, dt_buf_page(buf + done), n, off) != n)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+/*
  * Add bios for @len bytes at @sector from or to @buf, which is page-aligned
  * (kmalloc'ed power-of-two or page-allocator sizes, or vmalloc), to the
  * chain that ends with *@last: every bio but the newest is submitted at
@@ -66,17 +85,12 @@ static void dt_md_chain(struct bio **last, struct block_device *bdev,
 		unsigned short nr_vecs = min_t(size_t, BIO_MAX_VECS,
 					       DIV_ROUND_UP(len, PAGE_SIZE));
 		struct bio *bio = bio_alloc(bdev, nr_vecs, opf, GFP_NOIO);
+		size_t n;
 
 		bio->bi_iter.bi_sector = sector;
-		while (len && bio->bi_vcnt < nr_vecs) {
-			unsigned int off = offset_in_page(buf);
-			unsigned int n = min_t(size_t, len, PAGE_SIZE - off);
-
-			if (bio_add_page(bio, dt_buf_page(buf), n, off) != n)
-				break;
-			buf += n;
-			len -= n;
-		}
+		n = dt_bio_add_buf(bio, buf, len);
+		buf += n;
+		len -= n;
 		sector += bio_sectors(bio);
 		if (*last) {
 			bio_chain(*last, bio);
@@ -265,17 +279,9 @@ int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
 			goto nomem;
 		bio->bi_iter.bi_sector = DT_BLOCK_SECTORS + spans[i].sector;
 		bio_list_add(&bios, bio);
-		while (len) {
-			unsigned int off = offset_in_page(buf);
-			unsigned int n = min_t(size_t, len, PAGE_SIZE - off);
-
-			/* nr_vecs covers every page the span touches. */
-			if (WARN_ON_ONCE(bio_add_page(bio, dt_buf_page(buf), n,
-						      off) != n))
-				goto nomem;
-			buf += n;
-			len -= n;
-		}
+		/* nr_vecs covers every page the span touches. */
+		if (WARN_ON_ONCE(dt_bio_add_buf(bio, buf, len) != len))
+			goto nomem;
 	}
 	/* Chain every bio to the last before any of them can complete. */
 	parent = bios.tail;

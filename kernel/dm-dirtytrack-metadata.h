@@ -91,7 +91,8 @@ int dt_md_write_live_spans(struct block_device *bdev,
  * sees the first error of any in bi_status; it must bio_put() its bio.
  * Never sleeps, so it may run in a target's map function: the bios come
  * from @bs without waiting, and when one cannot be had nothing is submitted
- * and -ENOMEM is returned (-EINVAL for @nr 0).  The caller keeps @spans' buffers until @end_io.
+ * and -ENOMEM is returned (-EINVAL for @nr 0).  The caller keeps @spans'
+ * buffers until @end_io.
  */
 int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
 			    const struct dt_md_span *spans, unsigned int nr,

@@ -622,6 +622,34 @@ static void dt_persist_live(struct dirtytrack *dt)
 }
 
 /*
+ * crash_safe: queue the bits of held @bio in the batch for @live, marked
+ * again there if @bio was marked in a set that is no longer live (see
+ * dt_persist_held()).
+ */
+static void dt_batch_add_bio(struct dirtytrack *dt, struct dt_bitmap *live,
+			     struct bio *bio)
+{
+	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	if (pb->bm != live)
+		dt_bitmap_mark(live, pb->first, pb->last);
+	dt_batch_add_range(dt, pb->first, pb->last);
+}
+
+/* crash_safe: the batch holding @bios was written: record them durable. */
+static void dt_durable_mark_bios(struct dt_bitmap *live,
+				 struct bio_list *bios)
+{
+	struct bio *bio;
+
+	bio_list_for_each(bio, bios) {
+		struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+		dt_durable_mark(live, pb->first, pb->last);
+	}
+}
+
+/*
  * crash_safe: make the bits of the held bios durable, then let them go.
  * A bio marked in a set that has since been frozen is durable already (a
  * checkpoint writes the frozen set); one marked in a set since cleared is
@@ -635,20 +663,10 @@ static void dt_persist_held(struct dirtytrack *dt)
 	struct bio *bio;
 
 	dt_take_held(dt, &bios, false);
-	bio_list_for_each(bio, &bios) {
-		struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-
-		if (pb->bm != live)
-			dt_bitmap_mark(live, pb->first, pb->last);
-		dt_batch_add_range(dt, pb->first, pb->last);
-	}
-	if (!dt_batch_flush(dt)) {
-		bio_list_for_each(bio, &bios) {
-			struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-
-			dt_durable_mark(live, pb->first, pb->last);
-		}
-	}
+	bio_list_for_each(bio, &bios)
+		dt_batch_add_bio(dt, live, bio);
+	if (!dt_batch_flush(dt))
+		dt_durable_mark_bios(live, &bios);
 	dt_release_held(&bios);
 }
 
@@ -720,10 +738,7 @@ static void dt_aw_run(struct dirtytrack *dt)
 			break;
 		bio_list_pop(&dt->held);
 		bio_list_add(&bios, bio);
-		/* Marked in a set cleared since: mark it again here. */
-		if (pb->bm != live)
-			dt_bitmap_mark(live, pb->first, pb->last);
-		dt_batch_add_range(dt, pb->first, pb->last);
+		dt_batch_add_bio(dt, live, bio);
 	}
 	if (bio_list_empty(&bios))
 		goto stop;	/* none held, or one too big: the worker's */
@@ -751,7 +766,6 @@ static void dt_aw_complete(struct dirtytrack *dt)
 {
 	struct dt_bitmap *live = rcu_dereference_protected(dt->live, 1);
 	struct bio_list bios = dt->aw_bios;
-	struct bio *bio;
 
 	bio_list_init(&dt->aw_bios);
 	if (dt->aw_status) {
@@ -761,11 +775,7 @@ static void dt_aw_complete(struct dirtytrack *dt)
 		spin_unlock(&dt->held_lock);
 		return;
 	}
-	bio_list_for_each(bio, &bios) {
-		struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-
-		dt_durable_mark(live, pb->first, pb->last);
-	}
+	dt_durable_mark_bios(live, &bios);
 	dt_release_held(&bios);
 	dt_aw_run(dt);
 }
