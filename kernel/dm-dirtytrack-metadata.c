@@ -254,9 +254,11 @@ int dt_md_write_live_spans(struct block_device *bdev,
 }
 
 int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
+			    struct dt_md_own_bio *own,
 			    const struct dt_md_span *spans, unsigned int nr,
 			    bio_end_io_t *end_io, void *private)
 {
+	const blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC | REQ_FUA;
 	struct bio_list bios;
 	struct bio *bio, *parent;
 	unsigned int i;
@@ -272,11 +274,15 @@ int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
 
 		if (is_vmalloc_addr(buf))
 			flush_kernel_vmap_range((void *)buf, len);
-		bio = bio_alloc_bioset(bdev, nr_vecs,
-				       REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
-				       GFP_NOWAIT, bs);
-		if (!bio)
-			goto nomem;
+		if (i == nr - 1 && nr_vecs == 1) {
+			bio = &own->bio;
+			bio_init(bio, bdev, &own->bvec, 1, opf);
+		} else {
+			bio = bio_alloc_bioset(bdev, nr_vecs, opf, GFP_NOWAIT,
+					       bs);
+			if (!bio)
+				goto nomem;
+		}
 		bio->bi_iter.bi_sector = DT_BLOCK_SECTORS + spans[i].sector;
 		bio_list_add(&bios, bio);
 		/* nr_vecs covers every page the span touches. */
@@ -296,6 +302,14 @@ int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
 
 nomem:
 	while ((bio = bio_list_pop(&bios)))
-		bio_put(bio);
+		dt_md_put_live_bio(bio);
 	return -ENOMEM;
+}
+
+void dt_md_put_live_bio(struct bio *bio)
+{
+	if (bio->bi_pool)
+		bio_put(bio);
+	else
+		bio_uninit(bio);	/* the caller's own */
 }

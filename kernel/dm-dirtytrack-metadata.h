@@ -86,16 +86,30 @@ int dt_md_write_live_spans(struct block_device *bdev,
 			   const struct dt_md_span *spans, unsigned int nr);
 
 /*
+ * A bio with room for one page, kept by the caller of
+ * dt_md_submit_live_spans() so that the common batch, one run within one
+ * page, needs no allocation.  It is free again once @end_io has called
+ * dt_md_put_live_bio().
+ */
+struct dt_md_own_bio {
+	struct bio bio;
+	struct bio_vec bvec;
+};
+
+/*
  * dt_md_submit_live_spans - the same writes, submitted and not waited for:
  * @end_io runs, with @private in bi_private, once all of them are done, and
- * sees the first error of any in bi_status; it must bio_put() its bio.
- * Never sleeps, so it may run in a target's map function: the bios come
- * from @bs without waiting, and when one cannot be had nothing is submitted
- * and -ENOMEM is returned (-EINVAL for @nr 0).  The caller keeps @spans'
- * buffers until @end_io.
+ * sees the first error of any in bi_status; it must dt_md_put_live_bio()
+ * its bio.  Never sleeps, so it may run in a target's map function: the
+ * last run is written with @own where it fits in one page, the others with
+ * bios from @bs taken without waiting; when one cannot be had nothing is
+ * submitted and -ENOMEM is returned (-EINVAL for @nr 0).  The caller keeps
+ * @spans' buffers and @own until @end_io.
  */
 int dt_md_submit_live_spans(struct block_device *bdev, struct bio_set *bs,
+			    struct dt_md_own_bio *own,
 			    const struct dt_md_span *spans, unsigned int nr,
 			    bio_end_io_t *end_io, void *private);
+void dt_md_put_live_bio(struct bio *bio);
 
 #endif /* DM_DIRTYTRACK_METADATA_H */

@@ -129,6 +129,7 @@ struct dirtytrack {
 	struct work_struct aw_work;	/* completes it outside a submitter */
 	struct workqueue_struct *aw_wq;
 	struct bio_set aw_bs;		/* its metadata bios */
+	struct dt_md_own_bio aw_bio;	/* and the one most batches need */
 
 	/*
 	 * What status reports; written under both 'lock' and 'state_lock',
@@ -464,7 +465,7 @@ static void dt_invalidate(struct dirtytrack *dt)
  * live bitmap that hold new bits are collected with dt_batch_add() (per
  * 4 KiB block), snapshotted by dt_batch_spans() and written with FUA, all
  * runs of consecutive sectors in flight at once: by dt_batch_flush(),
- * which waits, or by the direct path (dt_aw_run()), which does not.
+ * which waits, or by the direct path (dt_aw_run_locked()), which does not.
  * Every bit set before the snapshot is then durable; the writer records
  * the ranges it needed in the live set's 'durable' bitmap
  * (dt_durable_mark()), which lets later writes to those clusters pass
@@ -714,9 +715,10 @@ static void dt_aw_endio(struct bio *bio);
 /*
  * Build and submit the next batch from the held bios, or give up
  * 'aw_busy' when there is none to build.  Called by the owner of
- * 'aw_busy'; never sleeps.
+ * 'aw_busy' with 'held_lock' held, which it drops; never sleeps.
  */
-static void dt_aw_run(struct dirtytrack *dt)
+static void dt_aw_run_locked(struct dirtytrack *dt)
+	__releases(&dt->held_lock)
 {
 	/* Not replaced while 'aw_busy' is ours. */
 	struct dt_bitmap *live = rcu_dereference_protected(dt->live, 1);
@@ -725,7 +727,6 @@ static void dt_aw_run(struct dirtytrack *dt)
 	struct bio *bio;
 
 	bio_list_init(&bios);
-	spin_lock(&dt->held_lock);
 	if (dt->aw_blocked || test_bit(DT_F_METADATA_ERROR, &dt->flags))
 		goto stop;
 	while ((bio = bio_list_peek(&dt->held))) {
@@ -747,7 +748,7 @@ static void dt_aw_run(struct dirtytrack *dt)
 	dt->aw_bios = bios;
 	nr_spans = dt_batch_spans(dt, live);
 	if (!dt_md_submit_live_spans(dt->metadata_dev->bdev, &dt->aw_bs,
-				     dt->batch_spans, nr_spans, dt_aw_endio,
+				     &dt->aw_bio, dt->batch_spans, nr_spans, dt_aw_endio,
 				     dt))
 		return;
 
@@ -777,7 +778,8 @@ static void dt_aw_complete(struct dirtytrack *dt)
 	}
 	dt_durable_mark_bios(live, &bios);
 	dt_release_held(&bios);
-	dt_aw_run(dt);
+	spin_lock(&dt->held_lock);
+	dt_aw_run_locked(dt);
 }
 
 static void dt_aw_work(struct work_struct *ws)
@@ -790,7 +792,7 @@ static void dt_aw_endio(struct bio *bio)
 	struct dirtytrack *dt = bio->bi_private;
 
 	dt->aw_status = bio->bi_status;
-	bio_put(bio);
+	dt_md_put_live_bio(bio);
 	/*
 	 * Inside a submitter's bio loop the bios released here are only
 	 * queued on it: go on in place.  From an interrupt, or a driver's
@@ -806,19 +808,17 @@ static void dt_aw_endio(struct bio *bio)
 /* crash_safe: hold @bio until its bits are durable. */
 static int dt_hold_crash_safe(struct dirtytrack *dt, struct bio *bio)
 {
-	bool run;
-
 	spin_lock(&dt->held_lock);
 	bio_list_add(&dt->held, bio);
 	/* A batch in flight takes it next; a holder of 'lock', the worker. */
-	run = !dt->aw_busy && !dt->aw_blocked;
-	if (run)
+	if (!dt->aw_busy && !dt->aw_blocked) {
 		dt->aw_busy = true;
-	else if (!dt->aw_busy)
+		dt_aw_run_locked(dt);
+		return DM_MAPIO_SUBMITTED;
+	}
+	if (!dt->aw_busy)
 		queue_work(dt->wq, &dt->held_work);
 	spin_unlock(&dt->held_lock);
-	if (run)
-		dt_aw_run(dt);
 	return DM_MAPIO_SUBMITTED;
 }
 
