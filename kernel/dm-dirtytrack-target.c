@@ -1345,9 +1345,16 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 
 	rcu_read_lock();
 	live = rcu_dereference(dt->live);
-	percpu_ref_get(&live->inflight);
-	pb->bm = live;
-	dt_bitmap_mark(live, pb->first, pb->last);
+	/*
+	 * Cannot fail: a set is killed a grace period after it stopped
+	 * being live (dt_swap_live()).  Without the reference, end_io
+	 * leaves the bio alone.
+	 */
+	if (!WARN_ON_ONCE(!percpu_ref_tryget_live_rcu(&live->inflight)))
+		pb->bm = live;
+	/* The common case, one cluster already dirty, without a call. */
+	if (pb->first != pb->last || !test_bit(dt_bit(pb->first), live->bits))
+		dt_bitmap_mark(live, pb->first, pb->last);
 	if (dt->crash_safe)
 		hold = !dt_range_set(live->durable, pb->first, pb->last) &&
 		       !test_bit(DT_F_METADATA_ERROR, &dt->flags);
