@@ -748,8 +748,8 @@ static void dt_aw_run_locked(struct dirtytrack *dt)
 	dt->aw_bios = bios;
 	nr_spans = dt_batch_spans(dt, live);
 	if (!dt_md_submit_live_spans(dt->metadata_dev->bdev, &dt->aw_bs,
-				     &dt->aw_bio, dt->batch_spans, nr_spans, dt_aw_endio,
-				     dt))
+				     &dt->aw_bio, dt->batch_spans, nr_spans,
+				     dt_aw_endio, dt))
 		return;
 
 	/* No bio to be had without waiting: the worker writes them. */
