@@ -76,7 +76,8 @@ struct dt_disk_superblock {
 	__le64 dirty_clusters;	/*  96: bits set in the live bitmap */
 	__le64 frozen_clusters;	/* 104: bits set in the frozen bitmap */
 	__le64 frozen_sequence;	/* 112: sequence when the frozen set was taken */
-	__u8   reserved[DT_SB_SIZE - 120]; /* 120: zero */
+	__le64 frozen_id; /* 120 */
+	__u8 reserved[DT_SB_SIZE - 128];
 } __attribute__((packed));
 
 /* ------------------------------------------------------------------ */

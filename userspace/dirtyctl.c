@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <libsmartcols.h>
 
 #include "dm.h"
 #include "inspect.h"
@@ -35,11 +38,16 @@ enum {
 	OPT_OUTPUT	= 1 << 2,
 	OPT_FORMAT	= 1 << 3,
 	OPT_FROZEN	= 1 << 4,
+	OPT_EXPORT	= 1 << 5,
+	OPT_ID		= 1 << 6,
+	OPT_NOHEADINGS	= 1 << 7,
+	OPT_RAW		= 1 << 8,
 };
 
 /* Long option names by flag, for "option --x is not valid with y". */
 static const char *const option_names[] = {
-	"--json", "--bytes", "--output", "--format", "--frozen",
+	"--json", "--bytes", "--output", "--format", "--frozen", "--export", "--id",
+	"--noheadings", "--raw",
 };
 
 struct dt_control {
@@ -47,8 +55,9 @@ struct dt_control {
 	char **args;			/* positional arguments after the command */
 	int nargs;
 	unsigned int options;		/* OPT_* given on the command line */
-	const char *output;		/* -o FILE */
+	const char *output;		/* -o FILE; list: -o COLUMNS */
 	enum dt_format format;		/* --format, or json with -J */
+	char frozen_id[DT_FROZEN_ID_LEN + 1]; /* --id, "" without */
 };
 
 struct dt_command {
@@ -128,6 +137,30 @@ static int fail_errno(const char *dev, const char *verb, int err)
  * status line; with @need_resumed also that it is not suspended.
  * Returns 0, or the exit status after printing why not.
  */
+/*
+ * Checks the dirtytrack target of a looked-up device: a sound status
+ * line that matches the table.  Returns 0, or 1 after printing why not.
+ */
+static int check_target(struct dt_target *t)
+{
+	const char *arg = t->arg;
+
+	t->geo.start = t->dev.start;
+	t->geo.length = t->dev.length;
+	t->geo.dev_sectors = t->dev.dev_sectors;
+	if (dt_parse_status(t->dev.status, &t->status)) {
+		warnx("%s: malformed status from target", arg);
+		return EXIT_FAILURE;
+	}
+	t->geo.cluster_sectors = t->status.cluster_sectors;
+	t->geo.clusters = t->status.clusters;
+	if (dt_geometry_check(&t->geo)) {
+		warnx("%s: status of the target does not match its table", arg);
+		return EXIT_FAILURE;
+	}
+	return 0;
+}
+
 static int open_target(const char *arg, struct dt_target *t, int need_resumed)
 {
 	int ret;
@@ -149,19 +182,8 @@ static int open_target(const char *arg, struct dt_target *t, int need_resumed)
 			warnx("%s: not a dirtytrack device (no table loaded)", arg);
 		goto fail;
 	}
-	t->geo.start = t->dev.start;
-	t->geo.length = t->dev.length;
-	t->geo.dev_sectors = t->dev.dev_sectors;
-	if (dt_parse_status(t->dev.status, &t->status)) {
-		warnx("%s: malformed status from target", arg);
+	if (check_target(t))
 		goto fail;
-	}
-	t->geo.cluster_sectors = t->status.cluster_sectors;
-	t->geo.clusters = t->status.clusters;
-	if (dt_geometry_check(&t->geo)) {
-		warnx("%s: status of the target does not match its table", arg);
-		goto fail;
-	}
 	if (need_resumed && t->dev.suspended) {
 		warnx("%s: device is suspended; resume it first", arg);
 		goto fail;
@@ -260,6 +282,8 @@ static int cmd_status(struct dt_control *ctl)
 	if (ctl->options & OPT_JSON) {
 		if (dt_print_status_json(stdout, &r))
 			ret = fail_errno(t.arg, "", -ENOMEM);
+	} else if (ctl->options & OPT_EXPORT) {
+		dt_print_status_export(stdout, &r);
 	} else {
 		r.map_error = status_map(&t, map);
 		r.map = r.map_error ? NULL : map;
@@ -359,19 +383,73 @@ static int cmd_clear(struct dt_control *ctl)
 	return simple_message(ctl, DT_MSG_CLEAR);
 }
 
+/*
+ * The new frozen set's id on stdout: the one line a backup job keeps to
+ * commit or roll back exactly this set.  A target from before frozen set
+ * ids replies nothing, and nothing is printed.
+ */
 static int cmd_checkpoint(struct dt_control *ctl)
 {
-	return simple_message(ctl, DT_MSG_CHECKPOINT);
+	char id[DT_FROZEN_ID_LEN + 1];
+	struct dt_target t;
+	char *reply = NULL;
+	int ret = open_target(ctl->args[0], &t, 1);
+
+	if (ret)
+		return ret;
+	ret = dt_send_message(t.dev.name, t.geo.start, DT_MSG_CHECKPOINT, &reply);
+	if (ret) {
+		ret = fail_errno(t.arg, DT_MSG_CHECKPOINT, ret);
+		goto out;
+	}
+	switch (dt_parse_checkpoint_reply(reply, id)) {
+	case 0:
+		printf("%s\n", id);
+		break;
+	case 1:
+		break;
+	default:
+		warnx("%s: checkpoint taken, but the target's reply is not a frozen set id",
+		      t.arg);
+		ret = EXIT_FAILURE;
+	}
+out:
+	free(reply);
+	dt_device_free(&t.dev);
+	return ret;
+}
+
+/* commit or rollback, of the set with the --id given, if one is. */
+static int end_checkpoint(struct dt_control *ctl, const char *verb, const char *undone)
+{
+	struct dt_target t;
+	char msg[64];
+	int ret = open_target(ctl->args[0], &t, 1);
+
+	if (ret)
+		return ret;
+	snprintf(msg, sizeof(msg), "%s%s%s", verb, ctl->frozen_id[0] ? " " : "",
+		 ctl->frozen_id);
+	ret = dt_send_message(t.dev.name, t.geo.start, msg, NULL);
+	if (ret == -ESTALE && ctl->frozen_id[0]) {
+		warnx("%s: the frozen set is not %s (another checkpoint took its place); "
+		      "nothing %s", t.arg, ctl->frozen_id, undone);
+		ret = EXIT_FAILURE;
+	} else if (ret) {
+		ret = fail_errno(t.arg, verb, ret);
+	}
+	dt_device_free(&t.dev);
+	return ret;
 }
 
 static int cmd_commit(struct dt_control *ctl)
 {
-	return simple_message(ctl, DT_MSG_COMMIT);
+	return end_checkpoint(ctl, DT_MSG_COMMIT, "committed");
 }
 
 static int cmd_rollback(struct dt_control *ctl)
 {
-	return simple_message(ctl, DT_MSG_ROLLBACK);
+	return end_checkpoint(ctl, DT_MSG_ROLLBACK, "rolled back");
 }
 
 static int cmd_mark(struct dt_control *ctl)
@@ -414,6 +492,237 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* list                                                                */
+/* ------------------------------------------------------------------ */
+
+enum {
+	COL_NAME, COL_SIZE, COL_CLUSTER, COL_CLUSTERS, COL_DIRTY, COL_FROZEN,
+	COL_FROZEN_ID, COL_MODE, COL_HEALTH, COL_SEQUENCE, COL_UUID,
+};
+
+enum { COL_TEXT, COL_COUNT, COL_BYTES };	/* what a cell holds */
+
+static const struct list_column {
+	const char *name;
+	double width;			/* libsmartcols width hint */
+	int flags;			/* SCOLS_FL_* */
+	int kind;			/* COL_TEXT, COL_COUNT or COL_BYTES */
+	int shown;			/* in the default set */
+	const char *help;
+} list_columns[] = {
+	[COL_NAME] = { "NAME", 0.2, SCOLS_FL_NOEXTREMES, COL_TEXT, 1, "dm device name" },
+	[COL_SIZE] = { "SIZE", 5, SCOLS_FL_RIGHT, COL_BYTES, 1, "size of the dm device" },
+	[COL_CLUSTER] = { "CLUSTER", 5, SCOLS_FL_RIGHT, COL_BYTES, 1,
+			  "cluster size (tracking granularity)" },
+	[COL_CLUSTERS] = { "CLUSTERS", 5, SCOLS_FL_RIGHT, COL_COUNT, 0, "number of clusters" },
+	[COL_DIRTY] = { "DIRTY", 5, SCOLS_FL_RIGHT, COL_BYTES, 1,
+			"changed since the last commit or clear (live set)" },
+	[COL_FROZEN] = { "FROZEN", 5, SCOLS_FL_RIGHT, COL_BYTES, 1,
+			 "frozen by the checkpoint, empty when none" },
+	[COL_FROZEN_ID] = { "FROZEN-ID", 16, 0, COL_TEXT, 1,
+			    "id of the frozen set, empty when none" },
+	[COL_MODE] = { "MODE", 10, 0, COL_TEXT, 1, "default or crash_safe" },
+	[COL_HEALTH] = { "HEALTH", 10, 0, COL_TEXT, 1,
+			 "ok, unclean_shutdown or metadata_error" },
+	[COL_SEQUENCE] = { "SEQUENCE", 5, SCOLS_FL_RIGHT, COL_COUNT, 0,
+			   "grows with every clear and commit" },
+	[COL_UUID] = { "UUID", 36, 0, COL_TEXT, 0, "identity of the tracking history" },
+};
+
+#define NR_LIST_COLUMNS (sizeof(list_columns) / sizeof(list_columns[0]))
+
+static int list_column_id(const char *name, size_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_LIST_COLUMNS; i++)
+		if (strlen(list_columns[i].name) == len &&
+		    !strncasecmp(list_columns[i].name, name, len))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * The columns of -o LIST ("+LIST" adds to the default ones) into @cols;
+ * their number, or -1 after naming the unknown column.
+ */
+static int parse_list_columns(const char *spec, int cols[NR_LIST_COLUMNS * 2])
+{
+	unsigned int i;
+	int n = 0;
+
+	if (!spec || *spec == '+') {
+		for (i = 0; i < NR_LIST_COLUMNS; i++)
+			if (list_columns[i].shown)
+				cols[n++] = (int)i;
+		if (!spec)
+			return n;
+		spec++;
+	}
+	while (*spec) {
+		size_t len = strcspn(spec, ",");
+		int id = list_column_id(spec, len);
+
+		if (id < 0 || n >= (int)NR_LIST_COLUMNS * 2) {
+			usage_error("unknown column: %.*s", (int)len, spec);
+			return -1;
+		}
+		cols[n++] = id;
+		spec += len;
+		if (*spec)
+			spec++;
+	}
+	return n;
+}
+
+/* A size as lsblk prints it ("1.5G", "512B"), or bytes with @exact. */
+static const char *list_size(uint64_t bytes, int exact, char buf[DT_HUMAN_MAX])
+{
+	char *p, *q;
+
+	if (exact) {
+		snprintf(buf, DT_HUMAN_MAX, "%llu", (unsigned long long)bytes);
+		return buf;
+	}
+	dt_size_to_human(bytes, buf);
+	for (p = q = buf; *p; p++)
+		if (*p != ' ' && *p != 'i' && !(*p == 'B' && q > buf && q[-1] > '9'))
+			*q++ = *p;
+	*q = '\0';
+	return buf;
+}
+
+/* The text of column @col for @t; NULL for an empty cell. */
+static const char *list_cell(const struct dt_target *t, int col, int exact,
+			     char buf[DT_HUMAN_MAX])
+{
+	const struct dt_status *st = &t->status;
+	uint64_t v;
+
+	switch (col) {
+	case COL_SIZE:
+		return list_size(t->geo.dev_sectors << 9, exact, buf);
+	case COL_CLUSTER:
+		return list_size((uint64_t)st->cluster_sectors << 9, exact, buf);
+	case COL_CLUSTERS:
+		v = st->clusters;
+		break;
+	case COL_DIRTY:
+		return list_size(dt_clusters_bytes(&t->geo, st->dirty_clusters), exact, buf);
+	case COL_FROZEN:
+		if (!st->has_frozen)
+			return NULL;
+		return list_size(dt_clusters_bytes(&t->geo, st->frozen_clusters), exact, buf);
+	case COL_FROZEN_ID:
+		return st->frozen_id[0] ? st->frozen_id : NULL;
+	case COL_MODE:
+		return st->mode;
+	case COL_HEALTH:
+		return st->health;
+	case COL_SEQUENCE:
+		v = st->sequence;
+		break;
+	case COL_UUID:
+		return st->uuid;
+	default:
+		return NULL;
+	}
+	snprintf(buf, DT_HUMAN_MAX, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static int list_add_line(struct libscols_table *tb, const struct dt_target *t,
+			 const int *cols, int ncols, int exact)
+{
+	struct libscols_line *ln = scols_table_new_line(tb, NULL);
+	char buf[DT_HUMAN_MAX], *name;
+	const char *cell;
+	int i, ret = 0;
+
+	if (!ln)
+		return -ENOMEM;
+	for (i = 0; i < ncols && !ret; i++) {
+		if (cols[i] == COL_NAME) {
+			/* libsmartcols escapes controls but passes bytes through. */
+			name = dt_utf8_sanitize(t->dev.name);
+			ret = name ? scols_line_refer_data(ln, (size_t)i, name) : -ENOMEM;
+			if (ret)
+				free(name);
+			continue;
+		}
+		cell = list_cell(t, cols[i], exact, buf);
+		if (cell)
+			ret = scols_line_set_data(ln, (size_t)i, cell);
+	}
+	return ret;
+}
+
+/* Adds @name to @tb if it is a dirtytrack device; 1 when it is broken. */
+static int list_device(struct libscols_table *tb, const char *name, const int *cols,
+		       int ncols, int exact)
+{
+	struct dt_target t = { .arg = name };
+	int ret = dt_lookup_device(name, &t.dev);
+
+	if (ret == -ENXIO)
+		return 0;		/* removed since the list was read */
+	if (ret)
+		return fail_errno(name, "", ret);
+	if (t.dev.found) {
+		ret = check_target(&t);
+		if (!ret && list_add_line(tb, &t, cols, ncols, exact))
+			ret = fail_errno(name, "", -ENOMEM);
+	}
+	dt_device_free(&t.dev);
+	return ret;
+}
+
+static int cmd_list(struct dt_control *ctl)
+{
+	int exact = !!(ctl->options & OPT_BYTES), json = !!(ctl->options & OPT_JSON);
+	int cols[NR_LIST_COLUMNS * 2], ncols, i, ret, status = EXIT_SUCCESS;
+	struct libscols_table *tb;
+	char **names, **p;
+
+	ncols = parse_list_columns(ctl->output, cols);
+	if (ncols < 0)
+		return EXIT_USAGE;
+	ret = dt_list_devices(&names);
+	if (ret)
+		return fail_errno("device-mapper", "", ret);
+	scols_init_debug(0);
+	tb = scols_new_table();
+	if (!tb) {
+		dt_names_free(names);
+		return fail_errno("list", "", -ENOMEM);
+	}
+	scols_table_enable_json(tb, json);
+	scols_table_set_name(tb, "dirtytrack");
+	scols_table_enable_noheadings(tb, !!(ctl->options & OPT_NOHEADINGS));
+	scols_table_enable_raw(tb, !!(ctl->options & OPT_RAW));
+	for (i = 0; i < ncols; i++) {
+		const struct list_column *c = &list_columns[cols[i]];
+		struct libscols_column *cl = scols_table_new_column(tb, c->name, c->width,
+								    c->flags);
+
+		if (!cl) {
+			status = fail_errno("list", "", -ENOMEM);
+			goto out;
+		}
+		if (c->kind == COL_COUNT || (c->kind == COL_BYTES && exact))
+			scols_column_set_json_type(cl, SCOLS_JSON_NUMBER);
+	}
+	for (p = names; *p; p++)
+		if (list_device(tb, *p, cols, ncols, exact))
+			status = EXIT_FAILURE;
+	scols_print_table(tb);
+out:
+	scols_unref_table(tb);
+	dt_names_free(names);
+	return status;
+}
+
+/* ------------------------------------------------------------------ */
 /* inspect                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -430,9 +739,9 @@ static const struct {
 static int inspect_json(const char *path, const struct dt_md_info *m, int in_use)
 {
 	int frozen = !!(m->flags & DT_SB_FLAG_FROZEN);
-	char uuid[DT_UUID_STR_LEN];
+	char uuid[DT_UUID_STR_LEN], id[DT_FROZEN_ID_LEN + 1];
 	struct dt_json j;
-	unsigned int i, n = 0;
+	unsigned int i;
 
 	dt_format_uuid(m->uuid, uuid);
 	dt_json_begin(&j, stdout);
@@ -450,12 +759,17 @@ static int inspect_json(const char *path, const struct dt_md_info *m, int in_use
 	dt_json_u64(&j, "dirty_clusters", m->dirty_clusters);
 	dt_json_u64_or_null(&j, "frozen_clusters", frozen, m->frozen_clusters);
 	dt_json_u64_or_null(&j, "frozen_sequence", frozen, m->frozen_sequence);
-	dt_json_key(&j, "flags");
-	fputc('[', stdout);
+	if (m->frozen_id) {
+		snprintf(id, sizeof(id), "%016llx", (unsigned long long)m->frozen_id);
+		dt_json_str(&j, "frozen_id", id);
+	} else {
+		dt_json_null(&j, "frozen_id");
+	}
+	dt_json_array_begin(&j, "flags");
 	for (i = 0; i < sizeof(sb_flags) / sizeof(sb_flags[0]); i++)
-		if (m->flags & sb_flags[i].flag)
-			printf("%s\"%s\"", n++ ? ", " : "", sb_flags[i].name);
-	fputc(']', stdout);
+		if ((m->flags & sb_flags[i].flag) && dt_json_array_str(&j, sb_flags[i].name))
+			return -ENOMEM;
+	dt_json_array_end(&j);
 	dt_json_u64(&j, "superblock_dirty_clusters", m->sb_dirty_clusters);
 	dt_json_u64(&j, "superblock_frozen_clusters", m->sb_frozen_clusters);
 	dt_json_u64(&j, "stray_bits", m->stray_bits);
@@ -503,6 +817,9 @@ static void inspect_human(const char *path, const struct dt_md_info *m, int exac
 			printf(" (the superblock counter says %llu)",
 			       (unsigned long long)m->sb_frozen_clusters);
 		putchar('\n');
+		if (m->frozen_id)
+			printf("%-17s%016llx\n", "frozen id:",
+			       (unsigned long long)m->frozen_id);
 	} else {
 		printf("%-17snone\n", "frozen clusters:");
 	}
@@ -569,17 +886,19 @@ static int cmd_inspect(struct dt_control *ctl)
 
 static const struct dt_command commands[] = {
 	{ "status", cmd_status, "DEV", "show what changed and the tracking state",
-	  1, 1, OPT_JSON | OPT_BYTES },
+	  1, 1, OPT_JSON | OPT_BYTES | OPT_EXPORT },
+	{ "list", cmd_list, "", "list every dirtytrack device and its state",
+	  0, 0, OPT_JSON | OPT_BYTES | OPT_OUTPUT | OPT_NOHEADINGS | OPT_RAW },
 	{ "dump", cmd_dump, "DEV", "list the changed extents",
 	  1, 1, OPT_JSON | OPT_FROZEN | OPT_FORMAT | OPT_OUTPUT },
 	{ "clear", cmd_clear, "DEV", "forget all changes (after a full backup)",
 	  1, 1, 0 },
-	{ "checkpoint", cmd_checkpoint, "DEV", "freeze the changes for a backup",
+	{ "checkpoint", cmd_checkpoint, "DEV", "freeze the changes for a backup; print its id",
 	  1, 1, 0 },
 	{ "commit", cmd_commit, "DEV", "drop the frozen changes: the backup succeeded",
-	  1, 1, 0 },
+	  1, 1, OPT_ID },
 	{ "rollback", cmd_rollback, "DEV", "merge the frozen changes back: the backup failed",
-	  1, 1, 0 },
+	  1, 1, OPT_ID },
 	{ "mark", cmd_mark, "DEV START_SECTOR NR_SECTORS", "mark an extent changed by hand",
 	  3, 3, 0 },
 	{ "inspect", cmd_inspect, "METADATA_DEV", "show a metadata device no table uses",
@@ -598,21 +917,30 @@ static void __attribute__((noreturn)) usage(void)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		char syn[64];
 
-		snprintf(syn, sizeof(syn), "%s %s", commands[i].name, commands[i].args);
+		snprintf(syn, sizeof(syn), "%s%s%s", commands[i].name,
+			 commands[i].args[0] ? " " : "", commands[i].args);
 		fprintf(out, " %-36s %s\n", syn, commands[i].help);
 	}
 	fputs("\nOptions:\n"
-	      " -J, --json               JSON output (status, inspect; dump: --format json)\n"
-	      " -b, --bytes              print sizes in bytes (status, inspect)\n"
+	      " -J, --json               JSON output (status, list, inspect; dump: --format json)\n"
+	      "     --export             status as KEY=value lines for a shell's eval\n"
+	      " -b, --bytes              print sizes in bytes (status, list, inspect)\n"
 	      "     --format FORMAT      dump as ranges (default), bytes, json or ddrescue\n"
 	      "     --frozen             dump the frozen set of the checkpoint\n"
 	      " -o, --output FILE        dump into FILE, replaced atomically\n"
+	      " -o, --output LIST        list: the columns to show (+LIST: add to the default)\n"
+	      " -n, --noheadings         list: no column headings\n"
+	      " -r, --raw                list: raw output\n"
+	      "     --id ID              commit, rollback: only the frozen set with this id\n"
 	      "\n"
 	      " -h, --help               display this help\n"
 	      " -V, --version            display version\n"
 	      "\nOffsets are 512-byte sectors (ranges) or bytes (bytes, json, ddrescue)\n"
-	      "of the whole dm device.\n"
-	      "\nFor more details see dirtyctl(8).\n", out);
+	      "of the whole dm device.\n", out);
+	fputs("\nColumns of list:\n", out);
+	for (i = 0; i < NR_LIST_COLUMNS; i++)
+		fprintf(out, " %10s  %s\n", list_columns[i].name, list_columns[i].help);
+	fputs("\nFor more details see dirtyctl(8).\n", out);
 	exit(EXIT_SUCCESS);
 }
 
@@ -638,7 +966,7 @@ static void close_stdout(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FORMAT_LONG = 0x100, OPT_FROZEN_LONG };
+	enum { OPT_FORMAT_LONG = 0x100, OPT_FROZEN_LONG, OPT_EXPORT_LONG, OPT_ID_LONG };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -647,16 +975,20 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, OPT_FORMAT_LONG },
 		{ "frozen", no_argument, NULL, OPT_FROZEN_LONG },
+		{ "export", no_argument, NULL, OPT_EXPORT_LONG },
+		{ "id", required_argument, NULL, OPT_ID_LONG },
+		{ "noheadings", no_argument, NULL, 'n' },
+		{ "raw", no_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dt_control ctl = { .format = DT_FORMAT_RANGES };
-	const char *format_name = NULL;
+	const char *format_name = NULL, *id = NULL;
 	unsigned int bad, i;
 	int c;
 
 	atexit(close_stdout);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hVJbo:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hVJbo:nr", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			usage();
@@ -679,6 +1011,19 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FROZEN_LONG:
 			ctl.options |= OPT_FROZEN;
+			break;
+		case OPT_EXPORT_LONG:
+			ctl.options |= OPT_EXPORT;
+			break;
+		case OPT_ID_LONG:
+			ctl.options |= OPT_ID;
+			id = optarg;
+			break;
+		case 'n':
+			ctl.options |= OPT_NOHEADINGS;
+			break;
+		case 'r':
+			ctl.options |= OPT_RAW;
 			break;
 		case ':':
 			return usage_error("option '%s' requires an argument", argv[optind - 1]);
@@ -711,6 +1056,11 @@ int main(int argc, char **argv)
 		return usage_error("option %s is not valid with %s", option_names[i],
 				   ctl.cmd->name);
 	}
+	if ((ctl.options & OPT_JSON) && (ctl.options & OPT_EXPORT))
+		return usage_error("--json conflicts with --export");
+	if (id && dt_parse_frozen_id(id, strlen(id), 0, ctl.frozen_id))
+		return usage_error("invalid frozen set id '%s': must be %d hex digits, "
+				   "as checkpoint prints it", id, DT_FROZEN_ID_LEN);
 	if (format_name && dt_format_from_name(format_name, &ctl.format))
 		return usage_error("unknown format '%s' (ranges, bytes, json, ddrescue)",
 				   format_name);

@@ -217,3 +217,65 @@ out:
 	dm_task_destroy(dmt);
 	return ret;
 }
+
+void dt_names_free(char **names)
+{
+	char **p;
+
+	if (!names)
+		return;
+	for (p = names; *p; p++)
+		free(*p);
+	free(names);
+}
+
+int dt_list_devices(char ***names)
+{
+	struct dm_task *dmt = dm_task_create(DM_DEVICE_LIST);
+	struct dm_names *n;
+	size_t count = 0, i = 0;
+	unsigned int next = 0;
+	int ret;
+
+	*names = NULL;
+	if (!dmt) {
+		ret = control_errno();
+		return -(ret ? ret : ENOMEM);
+	}
+	ret = run_task(dmt);
+	if (ret)
+		goto out;
+	n = dm_task_get_names(dmt);
+	if (!n) {
+		ret = -EIO;
+		goto out;
+	}
+	if (n->dev) {
+		struct dm_names *c = n;
+
+		do {
+			c = (struct dm_names *)((char *)c + next);
+			next = c->next;
+			count++;
+		} while (next);
+	}
+	*names = calloc(count + 1, sizeof(**names));
+	if (!*names) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (next = 0; i < count; i++) {
+		n = (struct dm_names *)((char *)n + next);
+		next = n->next;
+		(*names)[i] = strdup(n->name);
+		if (!(*names)[i]) {
+			dt_names_free(*names);
+			*names = NULL;
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}

@@ -50,4 +50,12 @@ void dt_device_free(struct dt_device *d);
 int dt_send_message(const char *dev, uint64_t sector, const char *msg,
 		    char **reply);
 
+/*
+ * dt_list_devices - the names of every dm device (DM_DEVICE_LIST), a
+ * malloc'd NULL-terminated array for dt_names_free().  Returns 0 or
+ * -errno, with the meaning of -EACCES, -EPERM and -ENODEV above.
+ */
+int dt_list_devices(char ***names);
+void dt_names_free(char **names);
+
 #endif

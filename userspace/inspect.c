@@ -35,6 +35,7 @@ static void decode_superblock(const struct dt_disk_superblock *sb,
 	info->sb_dirty_clusters = DT_LE64(sb->dirty_clusters);
 	info->sb_frozen_clusters = DT_LE64(sb->frozen_clusters);
 	info->frozen_sequence = DT_LE64(sb->frozen_sequence);
+	info->frozen_id = DT_LE64(sb->frozen_id);
 }
 
 /*

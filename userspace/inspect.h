@@ -47,6 +47,7 @@ struct dt_md_info {
 	uint64_t sb_dirty_clusters;	/* the counters the superblock stores */
 	uint64_t sb_frozen_clusters;
 	uint64_t frozen_sequence;
+	uint64_t frozen_id;		/* 0: none (or a format from before ids) */
 
 	/* Counted in the bitmaps, bits below clusters only. */
 	uint64_t dirty_clusters;

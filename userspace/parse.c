@@ -77,10 +77,77 @@ static int copy_token(char *dst, const char *tok, size_t len, const char *allowe
 /* Status line                                                         */
 /* ------------------------------------------------------------------ */
 
+static int is_dash(const char *tok, size_t len)
+{
+	return len == 1 && tok[0] == '-';
+}
+
+int dt_parse_frozen_id(const char *s, size_t len, int strict,
+		       char out[DT_FROZEN_ID_LEN + 1])
+{
+	size_t i;
+
+	if (len != DT_FROZEN_ID_LEN)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!strict && c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return -EINVAL;
+		out[i] = c;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int dt_parse_checkpoint_reply(const char *reply, char id[DT_FROZEN_ID_LEN + 1])
+{
+	size_t len = strlen(reply);
+
+	if (len && reply[len - 1] == '\n')
+		len--;
+	if (len == 0 && !reply[0])
+		return 1;
+	return dt_parse_frozen_id(reply, len, 1, id) ? -EBADMSG : 0;
+}
+
+/* Field 9: the frozen id, which must agree with the frozen count. */
+static int parse_frozen_id_field(const char *tok, size_t len, struct dt_status *st)
+{
+	st->reports_frozen_id = 1;
+	if (is_dash(tok, len))
+		return st->has_frozen ? -EINVAL : 0;
+	if (!st->has_frozen)
+		return -EINVAL;
+	return dt_parse_frozen_id(tok, len, 1, st->frozen_id);
+}
+
+/* Fields 10 to 12: the snapshot state and its store's numbers. */
+static int parse_snapshot_fields(const char *const tok[], const size_t len[],
+				 struct dt_status *st)
+{
+	if (!len[1] || !len[2])
+		return -EINVAL;
+	st->reports_snapshot = 1;
+	if (is_dash(tok[0], len[0])) {
+		memcpy(st->snapshot, "-", 2);
+		return is_dash(tok[1], len[1]) && is_dash(tok[2], len[2]) ? 0 : -EINVAL;
+	}
+	if (copy_token(st->snapshot, tok[0], len[0], WORD_CHARS) ||
+	    dec_to_u64(tok[1], len[1], &st->store_used_sectors) ||
+	    dec_to_u64(tok[2], len[2], &st->store_sectors) ||
+	    st->store_used_sectors > st->store_sectors)
+		return -EINVAL;
+	st->has_store = 1;
+	return 0;
+}
+
 int dt_parse_status(const char *params, struct dt_status *st)
 {
-	const char *tok[DT_STATUS_FIELDS];
-	size_t len[DT_STATUS_FIELDS];
+	const char *tok[DT_STATUS_FIELDS_MAX];
+	size_t len[DT_STATUS_FIELDS_MAX];
 	const char *p = params;
 	uint64_t cs;
 	int i;
@@ -88,9 +155,9 @@ int dt_parse_status(const char *params, struct dt_status *st)
 	memset(st, 0, sizeof(*st));
 	if (!params)
 		return -EINVAL;
-	for (i = 0; i < DT_STATUS_FIELDS; i++) {
+	for (i = 0; i < DT_STATUS_FIELDS_MAX; i++) {
 		len[i] = next_token(&p, &tok[i]);
-		if (!len[i])
+		if (!len[i] && i < DT_STATUS_FIELDS)
 			return -EINVAL;
 	}
 	if (dec_to_u64(tok[0], len[0], &cs) || !dt_cluster_sectors_valid(cs))
@@ -100,7 +167,7 @@ int dt_parse_status(const char *params, struct dt_status *st)
 	    dec_to_u64(tok[2], len[2], &st->dirty_clusters) ||
 	    st->dirty_clusters > st->clusters)
 		return -EINVAL;
-	if (len[3] == 1 && tok[3][0] == '-') {
+	if (is_dash(tok[3], len[3])) {
 		st->has_frozen = 0;
 	} else {
 		if (dec_to_u64(tok[3], len[3], &st->frozen_clusters) ||
@@ -112,6 +179,12 @@ int dt_parse_status(const char *params, struct dt_status *st)
 	    copy_token(st->health, tok[5], len[5], WORD_CHARS) ||
 	    copy_token(st->uuid, tok[6], len[6], UUID_CHARS) ||
 	    dec_to_u64(tok[7], len[7], &st->sequence))
+		return -EINVAL;
+	i = DT_STATUS_FIELD_FROZEN_ID - 1;
+	if (len[i] && parse_frozen_id_field(tok[i], len[i], st))
+		return -EINVAL;
+	i = DT_STATUS_FIELD_SNAPSHOT - 1;
+	if (len[i] && parse_snapshot_fields(tok + i, len + i, st))
 		return -EINVAL;
 	return 0;
 }
@@ -805,6 +878,43 @@ int dt_json_str(struct dt_json *j, const char *key, const char *s)
 	return 0;
 }
 
+void dt_json_null(struct dt_json *j, const char *key)
+{
+	dt_json_key(j, key);
+	fputs("null", j->f);
+}
+
+int dt_json_str_or_null(struct dt_json *j, const char *key, const char *s)
+{
+	if (s && *s)
+		return dt_json_str(j, key, s);
+	dt_json_null(j, key);
+	return 0;
+}
+
+void dt_json_array_begin(struct dt_json *j, const char *key)
+{
+	dt_json_key(j, key);
+	fputc('[', j->f);
+	j->elements = 0;
+}
+
+int dt_json_array_str(struct dt_json *j, const char *s)
+{
+	char *q = dt_json_quote(s);
+
+	if (!q)
+		return -ENOMEM;
+	fprintf(j->f, "%s%s", j->elements++ ? ", " : "", q);
+	free(q);
+	return 0;
+}
+
+void dt_json_array_end(struct dt_json *j)
+{
+	fputc(']', j->f);
+}
+
 void dt_json_end(struct dt_json *j)
 {
 	fputs("\n}\n", j->f);
@@ -829,12 +939,58 @@ int dt_print_status_json(FILE *f, const struct dt_status_report *r)
 	dt_json_u64(&j, "start_sector", r->geo->start);
 	dt_json_u64(&j, "length_sectors", r->geo->length);
 	dt_json_u64(&j, "size_bytes", r->geo->length << 9);
+	if (dt_json_str_or_null(&j, "frozen_id", st->frozen_id))
+		return -ENOMEM;
+	if (st->reports_snapshot) {
+		if (dt_json_str_or_null(&j, "snapshot", strcmp(st->snapshot, "-") ?
+					st->snapshot : NULL))
+			return -ENOMEM;
+		dt_json_u64_or_null(&j, "store_used_sectors", st->has_store,
+				    st->store_used_sectors);
+		dt_json_u64_or_null(&j, "store_sectors", st->has_store, st->store_sectors);
+	}
 	dt_json_end(&j);
 	return 0;
 }
 
-/* Bytes covered by @n clusters, at most the target's size. */
-static uint64_t clusters_bytes(const struct dt_geometry *g, uint64_t n)
+/* One KEY=value line, the value quoted for the shell. */
+static void export_str(FILE *f, const char *key, const char *value)
+{
+	fprintf(f, "%s=", key);
+	dt_shell_quote_put(f, value);
+	fputc('\n', f);
+}
+
+static void export_u64(FILE *f, const char *key, int present, uint64_t v)
+{
+	if (present)
+		fprintf(f, "%s=%llu\n", key, (unsigned long long)v);
+	else
+		fprintf(f, "%s=\n", key);
+}
+
+void dt_print_status_export(FILE *f, const struct dt_status_report *r)
+{
+	const struct dt_status *st = r->st;
+
+	export_str(f, "DEVICE", r->name);
+	export_str(f, "UUID", st->uuid);
+	export_u64(f, "SEQUENCE", 1, st->sequence);
+	export_u64(f, "CLUSTER_SECTORS", 1, st->cluster_sectors);
+	export_u64(f, "CLUSTERS", 1, st->clusters);
+	export_u64(f, "DIRTY_CLUSTERS", 1, st->dirty_clusters);
+	export_u64(f, "FROZEN_CLUSTERS", st->has_frozen, st->frozen_clusters);
+	export_str(f, "FROZEN_ID", st->frozen_id);
+	export_str(f, "MODE", st->mode);
+	export_str(f, "HEALTH", st->health);
+	if (st->reports_snapshot) {
+		export_str(f, "SNAPSHOT", st->snapshot);
+		export_u64(f, "STORE_USED_SECTORS", st->has_store, st->store_used_sectors);
+		export_u64(f, "STORE_SECTORS", st->has_store, st->store_sectors);
+	}
+}
+
+uint64_t dt_clusters_bytes(const struct dt_geometry *g, uint64_t n)
 {
 	uint64_t sectors = n * g->cluster_sectors;
 
@@ -862,13 +1018,13 @@ void dt_print_status_human(FILE *f, const struct dt_status_report *r, int exact)
 	size_t width, i;
 
 	fprintf(f, "%s: %s of %s changed (%llu of %llu clusters of %s), frozen: ", r->name,
-		dt_size_or_bytes(clusters_bytes(r->geo, st->dirty_clusters), exact, changed),
+		dt_size_or_bytes(dt_clusters_bytes(r->geo, st->dirty_clusters), exact, changed),
 		dt_size_or_bytes(r->geo->length << 9, exact, size),
 		(unsigned long long)st->dirty_clusters, (unsigned long long)st->clusters,
 		dt_size_or_bytes((uint64_t)st->cluster_sectors << 9, exact, cluster));
 	if (st->has_frozen)
 		fprintf(f, "%s (%llu clusters)",
-			dt_size_or_bytes(clusters_bytes(r->geo, st->frozen_clusters), exact,
+			dt_size_or_bytes(dt_clusters_bytes(r->geo, st->frozen_clusters), exact,
 					 frozen),
 			(unsigned long long)st->frozen_clusters);
 	else
@@ -876,6 +1032,14 @@ void dt_print_status_human(FILE *f, const struct dt_status_report *r, int exact)
 	fprintf(f, ", mode %s, health %s, sequence %llu%s\n", st->mode, st->health,
 		(unsigned long long)st->sequence, r->suspended ? ", suspended" : "");
 	fprintf(f, "uuid: %s\n", st->uuid);
+	if (st->frozen_id[0])
+		fprintf(f, "frozen id: %s\n", st->frozen_id);
+	if (st->has_store)
+		fprintf(f, "snapshot: %s, store %s of %s used\n", st->snapshot,
+			dt_size_or_bytes(st->store_used_sectors << 9, exact, changed),
+			dt_size_or_bytes(st->store_sectors << 9, exact, size));
+	else if (st->reports_snapshot)
+		fputs("snapshot: none (no snapshot store in the table)\n", f);
 	why = health_explained(st->health);
 	if (why)
 		fprintf(f, "note: %s\n", why);
@@ -1037,8 +1201,69 @@ void dt_format_uuid(const unsigned char uuid[DT_UUID_SIZE], char out[DT_UUID_STR
 	*p = '\0';
 }
 
+size_t dt_utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c < 0x80)
+		return c ? 1 : 0;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;	/* no overlong forms */
+		else if (c == 0xed)
+			hi = 0x9f;	/* no UTF-16 surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;	/* no overlong forms */
+		else if (c == 0xf4)
+			hi = 0x8f;	/* nothing above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+char *dt_utf8_sanitize(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s);
+	char *out, *p;
+
+	if (n > (SIZE_MAX - 1) / 3)
+		return NULL;
+	out = malloc(n * 3 + 1);
+	if (!out)
+		return NULL;
+	for (p = out; *u; ) {
+		size_t len = dt_utf8_len(u);
+
+		if (len) {
+			memcpy(p, u, len);
+			p += len;
+			u += len;
+		} else {
+			memcpy(p, DT_UTF8_REPLACEMENT, 3);
+			p += 3;
+			u++;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
 char *dt_json_quote(const char *s)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	size_t n = strlen(s);
 	char *out, *p;
 
@@ -1049,25 +1274,50 @@ char *dt_json_quote(const char *s)
 		return NULL;
 	p = out;
 	*p++ = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (*u) {
+		unsigned char c = *u;
+		size_t len;
 
 		switch (c) {
-		case '"':  *p++ = '\\'; *p++ = '"'; break;
-		case '\\': *p++ = '\\'; *p++ = '\\'; break;
-		case '\n': *p++ = '\\'; *p++ = 'n'; break;
-		case '\t': *p++ = '\\'; *p++ = 't'; break;
-		case '\r': *p++ = '\\'; *p++ = 'r'; break;
-		default:
-			if (c < 0x20 || c == 0x7f)
-				p += sprintf(p, "\\u%04x", c);
-			else
-				*p++ = (char)c;
+		case '"':  *p++ = '\\'; *p++ = '"'; u++; continue;
+		case '\\': *p++ = '\\'; *p++ = '\\'; u++; continue;
+		case '\n': *p++ = '\\'; *p++ = 'n'; u++; continue;
+		case '\t': *p++ = '\\'; *p++ = 't'; u++; continue;
+		case '\r': *p++ = '\\'; *p++ = 'r'; u++; continue;
 		}
+		if (c < 0x20 || c == 0x7f) {
+			p += sprintf(p, "\\u%04x", c);
+			u++;
+			continue;
+		}
+		len = dt_utf8_len(u);
+		if (!len) {
+			memcpy(p, "\\ufffd", 6);	/* a byte that is not UTF-8 */
+			p += 6;
+			u++;
+			continue;
+		}
+		memcpy(p, u, len);
+		p += len;
+		u += len;
 	}
 	*p++ = '"';
 	*p = '\0';
 	return out;
+}
+
+void dt_shell_quote_put(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (; *u; u++) {
+		if (*u < 0x20 || *u == 0x7f)
+			fprintf(f, "\\\\x%02x", *u);
+		else if (*u >= 0x80 || strchr(DT_SHELL_SAFE, *u))
+			fputc(*u, f);
+		else
+			fprintf(f, "\\%c", *u);
+	}
 }
 
 /* What an errno of the target means; verb NULL: for every message. */

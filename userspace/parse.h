@@ -26,6 +26,21 @@
 
 #define DT_TOKEN_MAX	64	/* longest mode, health or uuid we accept */
 
+/*
+ * Optional fields newer targets append to the DT_STATUS_FIELDS known to
+ * every target (their numbers, counted from 1):
+ *   9   <frozen_id>           16 lowercase hex digits, '-' when nothing is
+ *                             frozen (the id checkpoint replies with)
+ *   10  <snapshot>            '-' (no snapshot store in the table), idle,
+ *                             active or invalid
+ *   11  <store_used_sectors>  '-' without a store
+ *   12  <store_sectors>       '-' without a store
+ */
+#define DT_STATUS_FIELD_FROZEN_ID	9
+#define DT_STATUS_FIELD_SNAPSHOT	10
+#define DT_STATUS_FIELDS_MAX		12
+#define DT_FROZEN_ID_LEN		16	/* hex digits of a frozen set id */
+
 struct dt_status {
 	uint32_t cluster_sectors;
 	uint64_t clusters;
@@ -36,18 +51,46 @@ struct dt_status {
 	char health[DT_TOKEN_MAX];
 	char uuid[DT_TOKEN_MAX];
 	uint64_t sequence;
+	int reports_frozen_id;		/* the target printed field 9 */
+	char frozen_id[DT_FROZEN_ID_LEN + 1]; /* "" when none is frozen */
+	int reports_snapshot;		/* the target printed fields 10-12 */
+	char snapshot[DT_TOKEN_MAX];	/* "-" when the table has no store */
+	int has_store;			/* the two store numbers are valid */
+	uint64_t store_used_sectors;
+	uint64_t store_sectors;
 };
 
 /*
  * dt_parse_status - parse the params of a dirtytrack status line
  * (everything after the target type, see the ABI header).
  *
- * Fields beyond the DT_STATUS_FIELDS known ones are ignored so that a
- * newer target can append to the line.  Returns 0, or -EINVAL when the
- * line is short or a field is malformed or inconsistent (dirty or frozen
- * count above the cluster count, invalid cluster size).
+ * The first DT_STATUS_FIELDS fields are required; the optional ones
+ * above are parsed when present (10 to 12 come together); fields beyond
+ * DT_STATUS_FIELDS_MAX are ignored so that a newer target can append to
+ * the line.  Returns 0, or -EINVAL when the line is short or a field is
+ * malformed or inconsistent (dirty or frozen count above the cluster
+ * count, invalid cluster size, a frozen id without a frozen count or the
+ * reverse, store numbers without a store or the reverse, more of the
+ * store used than it has).
  */
 int dt_parse_status(const char *params, struct dt_status *st);
+
+/*
+ * dt_parse_frozen_id - a frozen set id: exactly DT_FROZEN_ID_LEN hex
+ * digits; with @strict lowercase only (the target's own text), else
+ * uppercase is accepted and lowered (a user's).  @len is the length of
+ * @s to consider.  Returns 0 and @out (NUL-terminated), or -EINVAL.
+ */
+int dt_parse_frozen_id(const char *s, size_t len, int strict,
+		       char out[DT_FROZEN_ID_LEN + 1]);
+
+/*
+ * dt_parse_checkpoint_reply - the reply of "checkpoint": the new frozen
+ * set's id, optionally followed by one newline.  Returns 0 and @id, 1
+ * when the reply is empty (a target from before frozen set ids), or
+ * -EBADMSG.
+ */
+int dt_parse_checkpoint_reply(const char *reply, char id[DT_FROZEN_ID_LEN + 1]);
 
 /* ------------------------------------------------------------------ */
 /* Geometry                                                            */
@@ -74,6 +117,9 @@ static inline uint64_t dt_groups(uint64_t clusters)
  * device, or the device is too large to express in bytes.
  */
 int dt_geometry_check(const struct dt_geometry *g);
+
+/* Bytes covered by @n clusters, at most the target's size. */
+uint64_t dt_clusters_bytes(const struct dt_geometry *g, uint64_t n);
 
 /* ------------------------------------------------------------------ */
 /* Paged bitmap replies                                                */
@@ -224,13 +270,34 @@ struct dt_status_report {
  */
 void dt_print_status_human(FILE *f, const struct dt_status_report *r, int exact);
 
-/* The status as a JSON object; 0 or -ENOMEM. */
+/*
+ * The status as a JSON object; 0 or -ENOMEM.  frozen_id is null when
+ * nothing is frozen (or the target has no ids); snapshot (null without a
+ * store), store_used_sectors and store_sectors (null without a store) are
+ * there when the target reports them.
+ */
 int dt_print_status_json(FILE *f, const struct dt_status_report *r);
 
-/* A minimal writer of one flat JSON object, one member per line. */
+/*
+ * The status as KEY=value lines for a shell's eval, as blkid -o export:
+ * DEVICE UUID SEQUENCE CLUSTER_SECTORS CLUSTERS DIRTY_CLUSTERS
+ * FROZEN_CLUSTERS FROZEN_ID MODE HEALTH, then SNAPSHOT STORE_USED_SECTORS
+ * STORE_SECTORS when the target reports them.  A value that does not
+ * exist (nothing frozen, no store) is empty; values are quoted with
+ * dt_shell_quote_put().
+ */
+void dt_print_status_export(FILE *f, const struct dt_status_report *r);
+
+/*
+ * The one JSON writer of dirtyctl (after util-linux lib/jsonwrt.c): one
+ * object, one member per line, string arrays inline.  Every string goes
+ * through dt_json_quote(), so the output is valid JSON whatever the
+ * bytes of a device name.
+ */
 struct dt_json {
 	FILE *f;
 	int members;
+	int elements;		/* of the open array */
 };
 
 void dt_json_begin(struct dt_json *j, FILE *f);
@@ -239,6 +306,11 @@ void dt_json_u64(struct dt_json *j, const char *key, uint64_t v);
 void dt_json_u64_or_null(struct dt_json *j, const char *key, int present, uint64_t v);
 void dt_json_bool(struct dt_json *j, const char *key, int v);
 int dt_json_str(struct dt_json *j, const char *key, const char *s); /* 0 or -ENOMEM */
+void dt_json_null(struct dt_json *j, const char *key);
+int dt_json_str_or_null(struct dt_json *j, const char *key, const char *s); /* "" or NULL: null */
+void dt_json_array_begin(struct dt_json *j, const char *key);
+int dt_json_array_str(struct dt_json *j, const char *s);	/* 0 or -ENOMEM */
+void dt_json_array_end(struct dt_json *j);
 void dt_json_end(struct dt_json *j);
 
 /* ------------------------------------------------------------------ */
@@ -277,8 +349,42 @@ const char *dt_parse_sectors(const char *s, uint64_t *sectors);
 #define DT_UUID_STR_LEN 37
 void dt_format_uuid(const unsigned char uuid[DT_UUID_SIZE], char out[DT_UUID_STR_LEN]);
 
-/* @s as a JSON string, quotes included, malloc'd; NULL on ENOMEM. */
+/*
+ * Length of the well-formed UTF-8 sequence at @s (1 to 4; Unicode's
+ * table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF),
+ * 0 when none starts there or at the end of the string.
+ */
+size_t dt_utf8_len(const unsigned char *s);
+
+/* U+FFFD, the character that stands for a byte that is not UTF-8. */
+#define DT_UTF8_REPLACEMENT "\xef\xbf\xbd"
+
+/*
+ * dt_utf8_sanitize - @s with each byte that is not part of a well-formed
+ * UTF-8 sequence replaced by U+FFFD, malloc'd; NULL on ENOMEM.
+ */
+char *dt_utf8_sanitize(const char *s);
+
+/*
+ * dt_json_quote - @s as a JSON string, quotes included, malloc'd; NULL
+ * on ENOMEM.  Always valid JSON (RFC 8259): '"' and '\\' escaped,
+ * control characters (and DEL) as \n, \t, \r or \u00XX, each byte that
+ * is not part of well-formed UTF-8 as \ufffd (the replacement character;
+ * a JSON string cannot hold such a byte).
+ */
 char *dt_json_quote(const char *s);
+
+/*
+ * dt_shell_quote_put - write @s so that a POSIX shell's eval gives it
+ * back, on one line: characters special to the shell are escaped with a
+ * backslash; a control character, which would end the line or hide in a
+ * terminal, is written as the 4 characters \xNN (libdevmapper's mangling
+ * of such names), escaped so that eval keeps them.  Bytes from 0x80 pass
+ * through: no shell gives them a meaning.
+ */
+#define DT_SHELL_SAFE "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+		      "0123456789_-.,/:@%+="
+void dt_shell_quote_put(FILE *f, const char *s);
 
 /*
  * dt_message_error - what a failed message means to a user, for message

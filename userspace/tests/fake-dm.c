@@ -19,6 +19,12 @@
  *   epoch_bump_at=3,5     change the epoch at the 3rd and 5th bitmap message
  *   fail=checkpoint:17    fail a message verb with an errno
  *   lookup_errno=13       fail every lookup with an errno
+ *   frozen_id=ID          id of the frozen set: commit/rollback ID fail
+ *                         with ESTALE for another ID, ENOENT without frozen=
+ *   checkpoint_reply=ID   what checkpoint replies (default
+ *                         c0ffee0123456789; "none": nothing, as old targets)
+ *   others=a,b            more dm devices, of target type linear, that
+ *                         DM_DEVICE_LIST lists before the fake one
  *
  * Every message is appended to $DIRTYCTL_FAKE_LOG as "<sector> <msg>".
  */
@@ -44,6 +50,9 @@ struct fake {
 	char fail_verb[32];
 	int fail_errno;
 	int lookup_errno;
+	char frozen_id[32];
+	char checkpoint_reply[64];
+	char others[256];
 };
 
 static struct fake fake;
@@ -61,6 +70,7 @@ static void load(void)
 	loaded = 1;
 	fake.reply_max = DT_TEST_REPLY_MAX;
 	snprintf(fake.type, sizeof(fake.type), "dirtytrack");
+	snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "c0ffee0123456789");
 	f = path ? fopen(path, "r") : NULL;
 	if (!f)
 		return;
@@ -105,8 +115,30 @@ static void load(void)
 			}
 		} else if (!strcmp(line, "lookup_errno"))
 			fake.lookup_errno = atoi(v);
+		else if (!strcmp(line, "frozen_id"))
+			snprintf(fake.frozen_id, sizeof(fake.frozen_id), "%s", v);
+		else if (!strcmp(line, "checkpoint_reply"))
+			snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "%s", v);
+		else if (!strcmp(line, "others"))
+			snprintf(fake.others, sizeof(fake.others), "%s", v);
 	}
 	fclose(f);
+}
+
+/* Is @dev one of the others= devices? */
+static int is_other(const char *dev)
+{
+	size_t len = strlen(dev);
+	const char *p = fake.others;
+
+	while (len && *p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && !strncmp(p, dev, n))
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
 }
 
 /* Does @dev name the fake device? */
@@ -129,6 +161,12 @@ int dt_lookup_device(const char *dev, struct dt_device *d)
 	memset(d, 0, sizeof(*d));
 	if (fake.lookup_errno)
 		return -fake.lookup_errno;
+	if (is_other(dev)) {
+		snprintf(d->name, sizeof(d->name), "%s", dev);
+		snprintf(d->first_type, sizeof(d->first_type), "linear");
+		d->dev_sectors = 8;
+		return 0;
+	}
 	if (!is_fake(dev))
 		return -ENXIO;
 	snprintf(d->name, sizeof(d->name), "%s", fake.name);
@@ -236,10 +274,54 @@ int dt_send_message(const char *dev, uint64_t sector, const char *msg,
 			return -EINVAL;
 		return bitmap_reply(set, first, reply);
 	}
+	if (!strcmp(verb, DT_MSG_COMMIT) || !strcmp(verb, DT_MSG_ROLLBACK)) {
+		const char *id = msg + strlen(verb);
+
+		if (*id && !fake.has_frozen)
+			return -ENOENT;
+		if (*id && strcmp(id + 1, fake.frozen_id))
+			return -ESTALE;
+	}
+	if (!strcmp(verb, DT_MSG_CHECKPOINT) && reply &&
+	    strcmp(fake.checkpoint_reply, "none")) {
+		*reply = strdup(fake.checkpoint_reply);
+		return *reply ? 0 : -ENOMEM;
+	}
 	if (reply) {
 		*reply = strdup("");
 		if (!*reply)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+int dt_list_devices(char ***names)
+{
+	char list[400], *save = NULL, *name;
+	size_t n = 0;
+
+	load();
+	*names = NULL;
+	if (fake.lookup_errno)
+		return -fake.lookup_errno;
+	snprintf(list, sizeof(list), "%s%s%s", fake.others, fake.others[0] ? "," : "",
+		 fake.name);
+	*names = calloc(16, sizeof(**names));
+	if (!*names)
+		return -ENOMEM;
+	for (name = strtok_r(list, ",", &save); name && n < 15;
+	     name = strtok_r(NULL, ",", &save))
+		(*names)[n++] = strdup(name);
+	return 0;
+}
+
+void dt_names_free(char **names)
+{
+	char **p;
+
+	if (!names)
+		return;
+	for (p = names; *p; p++)
+		free(*p);
+	free(names);
 }

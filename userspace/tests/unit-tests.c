@@ -409,9 +409,98 @@ static void test_status_extra_fields(void)
 	struct dt_status st;
 
 	begin();
-	CHECK(dt_parse_status("128 100 0 - default ok " UUID1 " 7 newfield 9", &st) == 0);
+	CHECK(dt_parse_status("128 100 0 - default ok " UUID1 " 7 - - - - newfield 9", &st) == 0);
 	CHECK_U64(st.sequence, 7);
-	end("fields a newer target appends to the status line are ignored");
+	end("fields a newer target appends after the twelfth are ignored");
+}
+
+#define ID1 "0123456789abcdef"
+
+static void test_status_frozen_id(void)
+{
+	struct dt_status st;
+
+	begin();
+	CHECK(dt_parse_status("8 100 3 2 default ok " UUID1 " 7 " ID1, &st) == 0);
+	CHECK(st.reports_frozen_id);
+	CHECK_STR(st.frozen_id, ID1);
+	CHECK(!st.reports_snapshot);
+	CHECK(dt_parse_status("8 100 3 - default ok " UUID1 " 7 -", &st) == 0);
+	CHECK(st.reports_frozen_id);
+	CHECK_STR(st.frozen_id, "");
+	CHECK(dt_parse_status("8 100 3 2 default ok " UUID1 " 7", &st) == 0);
+	CHECK(!st.reports_frozen_id);
+	CHECK_STR(st.frozen_id, "");
+	end("the ninth status field is the frozen set's id, '-' when none, absent from old targets");
+}
+
+static void test_status_frozen_id_bad(void)
+{
+	static const char *const bad[] = {
+		"8 100 3 2 default ok " UUID1 " 7 -",			/* frozen, no id */
+		"8 100 3 - default ok " UUID1 " 7 " ID1,		/* id, nothing frozen */
+		"8 100 3 2 default ok " UUID1 " 7 0123456789ABCDEF",	/* uppercase */
+		"8 100 3 2 default ok " UUID1 " 7 0123456789abcde",	/* 15 digits */
+		"8 100 3 2 default ok " UUID1 " 7 0123456789abcdef0",	/* 17 digits */
+		"8 100 3 2 default ok " UUID1 " 7 0123456789abcdeg",
+	};
+	struct dt_status st;
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
+			tprintf("#     accepted: %s\n", bad[i]);
+	end("a frozen id that is not 16 lowercase hex digits or disagrees with the frozen count is rejected");
+}
+
+static void test_status_snapshot(void)
+{
+	static const char *const bad[] = {
+		"8 100 3 - default ok " UUID1 " 7 - active",
+		"8 100 3 - default ok " UUID1 " 7 - active 5",
+		"8 100 3 - default ok " UUID1 " 7 - active - -",
+		"8 100 3 - default ok " UUID1 " 7 - - 5 10",
+		"8 100 3 - default ok " UUID1 " 7 - active 11 10",
+		"8 100 3 - default ok " UUID1 " 7 - Active 1 10",
+	};
+	struct dt_status st;
+	unsigned int i;
+
+	begin();
+	CHECK(dt_parse_status("8 100 3 2 default ok " UUID1 " 7 " ID1 " active 640 2048",
+			      &st) == 0);
+	CHECK(st.reports_snapshot && st.has_store);
+	CHECK_STR(st.snapshot, "active");
+	CHECK_U64(st.store_used_sectors, 640);
+	CHECK_U64(st.store_sectors, 2048);
+	CHECK(dt_parse_status("8 100 3 - default ok " UUID1 " 7 - - - -", &st) == 0);
+	CHECK(st.reports_snapshot && !st.has_store);
+	CHECK_STR(st.snapshot, "-");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
+			tprintf("#     accepted: %s\n", bad[i]);
+	end("fields 10 to 12 are the snapshot state and its store, '-' without a store, all or none");
+}
+
+static void test_frozen_id_text(void)
+{
+	char id[DT_FROZEN_ID_LEN + 1];
+
+	begin();
+	CHECK(dt_parse_checkpoint_reply(ID1, id) == 0);
+	CHECK_STR(id, ID1);
+	CHECK(dt_parse_checkpoint_reply(ID1 "\n", id) == 0);
+	CHECK(dt_parse_checkpoint_reply("", id) == 1);
+	CHECK(dt_parse_checkpoint_reply("\n", id) == -EBADMSG);
+	CHECK(dt_parse_checkpoint_reply("0123456789ABCDEF", id) == -EBADMSG);
+	CHECK(dt_parse_checkpoint_reply(ID1 " ", id) == -EBADMSG);
+	CHECK(dt_parse_checkpoint_reply("ok", id) == -EBADMSG);
+	CHECK(dt_parse_frozen_id("0123456789ABCDEF", 16, 0, id) == 0);
+	CHECK_STR(id, ID1);
+	CHECK(dt_parse_frozen_id("0x23456789abcdef", 16, 0, id) == -EINVAL);
+	CHECK(dt_parse_frozen_id("123", 3, 0, id) == -EINVAL);
+	end("checkpoint's reply is one id or nothing; a user's id may be uppercase and is lowered");
 }
 
 static void test_geometry(void)
@@ -1331,12 +1420,106 @@ static void test_status_json(void)
 		  "  \"suspended\": false,\n"
 		  "  \"start_sector\": 0,\n"
 		  "  \"length_sectors\": 209715200,\n"
-		  "  \"size_bytes\": 107374182400\n"
+		  "  \"size_bytes\": 107374182400,\n"
+		  "  \"frozen_id\": null\n"
 		  "}\n");
 	if (s && json_valid(s) == 0)
 		CHECK(!"valid JSON");
 	free(s);
-	end("status --json has every documented key, frozen_clusters null when nothing is frozen");
+	end("status --json has every documented key, frozen_clusters and frozen_id null when nothing is frozen");
+}
+
+static const struct dt_status example_frozen_status = {
+	.cluster_sectors = 128, .clusters = 1638400, .dirty_clusters = 12345,
+	.has_frozen = 1, .frozen_clusters = 2,
+	.mode = "default", .health = "ok", .uuid = UUID1, .sequence = 7,
+	.reports_frozen_id = 1, .frozen_id = ID1,
+	.reports_snapshot = 1, .snapshot = "active", .has_store = 1,
+	.store_used_sectors = 2048, .store_sectors = 2097152,
+};
+
+static void test_status_json_frozen(void)
+{
+	struct dt_status_report r = {
+		.name = "vm-disk", .st = &example_frozen_status, .geo = &example_status_geo,
+	};
+	struct dt_status st = example_frozen_status;
+	char *s;
+
+	begin();
+	s = status_string(&r, 1, 0);
+	CHECK(s && strstr(s, "  \"frozen_clusters\": 2,\n"));
+	CHECK(s && strstr(s, "  \"frozen_id\": \"" ID1 "\",\n"
+			  "  \"snapshot\": \"active\",\n"
+			  "  \"store_used_sectors\": 2048,\n"
+			  "  \"store_sectors\": 2097152\n}\n"));
+	if (s && json_valid(s) == 0)
+		CHECK(!"valid JSON");
+	free(s);
+	st.has_store = 0;
+	strcpy(st.snapshot, "-");
+	r.st = &st;
+	s = status_string(&r, 1, 0);
+	CHECK(s && strstr(s, "  \"snapshot\": null,\n"
+			  "  \"store_used_sectors\": null,\n"
+			  "  \"store_sectors\": null\n}\n"));
+	free(s);
+	st.reports_snapshot = 0;
+	s = status_string(&r, 1, 0);
+	CHECK(s && !strstr(s, "snapshot"));
+	free(s);
+	end("status --json has the frozen id, and the snapshot keys only when the target reports them");
+}
+
+static char *export_string(const struct dt_status_report *r)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		abort();
+	dt_print_status_export(f, r);
+	fclose(f);
+	return text;
+}
+
+static void test_status_export(void)
+{
+	struct dt_status_report r = {
+		.name = "vm-disk", .st = &example_status, .geo = &example_status_geo,
+	};
+	char *s;
+
+	begin();
+	s = export_string(&r);
+	CHECK_STR(s, "DEVICE=vm-disk\nUUID=" UUID1 "\nSEQUENCE=7\nCLUSTER_SECTORS=128\n"
+		  "CLUSTERS=1638400\nDIRTY_CLUSTERS=12345\nFROZEN_CLUSTERS=\nFROZEN_ID=\n"
+		  "MODE=default\nHEALTH=ok\n");
+	free(s);
+	r.st = &example_frozen_status;
+	s = export_string(&r);
+	CHECK(s && strstr(s, "\nFROZEN_CLUSTERS=2\nFROZEN_ID=" ID1 "\n"));
+	CHECK(s && strstr(s, "\nHEALTH=ok\nSNAPSHOT=active\nSTORE_USED_SECTORS=2048\n"
+			  "STORE_SECTORS=2097152\n"));
+	free(s);
+	end("status --export prints every documented KEY=value, empty when there is no value");
+}
+
+static void test_status_human_frozen(void)
+{
+	struct dt_status_report r = {
+		.name = "vm-disk", .st = &example_frozen_status, .geo = &example_status_geo,
+		.map_error = "x",
+	};
+	char *s;
+
+	begin();
+	s = status_string(&r, 0, 0);
+	CHECK(s && strstr(s, "\nfrozen id: " ID1 "\n"));
+	CHECK(s && strstr(s, "\nsnapshot: active, store 1 MiB of 1 GiB used\n"));
+	free(s);
+	end("status shows the frozen id and how much of the snapshot store is used");
 }
 
 static void test_status_small_map(void)
@@ -1495,6 +1678,84 @@ static void test_uuid_json(void)
 	CHECK_STR(q, "\"a\\\"b\\\\c\\n\\u0001z\"");
 	free(q);
 	end("uuids print as 8-4-4-4-12 lowercase hex and JSON strings are escaped");
+}
+
+static void test_json_utf8(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{ "disk-\xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xbe", "\"disk-\xc3\xa9\xe2\x82\xac\xf0\x9f\x92\xbe\"" },
+		{ "a\xff" "b", "\"a\\ufffdb\"" },			/* never UTF-8 */
+		{ "\xc3", "\"\\ufffd\"" },				/* cut short */
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"" },			/* overlong '/' */
+		{ "\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"" },	/* overlong */
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" },	/* surrogate */
+		{ "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" }, /* > U+10FFFF */
+		{ "\x1b[31m\x7f", "\"\\u001b[31m\\u007f\"" },
+		{ "\x80\"", "\"\\ufffd\\\"\"" },
+	};
+	unsigned int i;
+	char *q;
+
+	begin();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		q = dt_json_quote(cases[i].in);
+		if (!CHECK(q && !strcmp(q, cases[i].want)))
+			tprintf("#     case %u gave %s\n", i, q ? q : "NULL");
+		if (q && json_valid(q) == 0)
+			CHECK(!"valid JSON");
+		free(q);
+	}
+	q = dt_utf8_sanitize("a\xff\xc3\xa9");
+	CHECK_STR(q, "a" DT_UTF8_REPLACEMENT "\xc3\xa9");
+	free(q);
+	end("JSON strings stay valid: bytes that are not UTF-8 become \\ufffd, controls \\u00XX");
+}
+
+/* Runs /bin/sh: eval of @export, then prints variable @var. */
+static char *shell_value(const char *export, const char *var)
+{
+	char path[128], cmd[512];
+
+	snprintf(path, sizeof(path), "%s/export", tmpdir);
+	if (write_file(path, export, strlen(export)))
+		return NULL;
+	snprintf(cmd, sizeof(cmd), "sh -c 'eval \"$(cat %s)\"; printf %%s \"$%s\"' "
+		 "> %s/value 2>/dev/null", path, var, tmpdir);
+	if (system(cmd) != 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/value", tmpdir);
+	return slurp(path);
+}
+
+static void test_shell_quote(void)
+{
+	const char *nasty = "a b'c\"d$(touch x)`e`;f|g&h<i>j\\k*?[l]~m#n!{o}\xc3\xa9";
+	char *text = NULL, *v;
+	size_t len = 0;
+	FILE *f;
+
+	begin();
+	f = open_memstream(&text, &len);
+	if (!f)
+		abort();
+	fputs("V=", f);
+	dt_shell_quote_put(f, nasty);
+	fputs("\nW=", f);
+	dt_shell_quote_put(f, "x\ny\tz");
+	fputc('\n', f);
+	fclose(f);
+	CHECK(text && !strchr(strchr(text, '\n') + 1, '\n')[1]);	/* two lines */
+	CHECK(text && strstr(text, "\nW=x\\\\x0ay\\\\x09z\n"));
+	v = shell_value(text, "V");
+	CHECK_STR(v, nasty);
+	free(v);
+	v = shell_value(text, "W");
+	CHECK_STR(v, "x\\x0ay\\x09z");
+	free(v);
+	free(text);
+	end("export values give the exact name back to sh's eval; a control character stays on its line as \\xNN");
 }
 
 static void test_message_errors(void)
@@ -1902,7 +2163,7 @@ static void test_cli_inspect_json(void)
 		"\"valid\": true", "\"uuid\": \"00112233-4455-6677-8899-aabbccddeeff\"",
 		"\"sequence\": 7", "\"data_sectors\": 1000000", "\"cluster_sectors\": 128",
 		"\"clusters\": 7813", "\"dirty_clusters\": 11", "\"frozen_clusters\": null",
-		"\"flags\": [\"valid\"]",
+		"\"flags\": [\"valid\"]", "\"frozen_id\": null",
 	};
 	char path[128];
 	unsigned int i;
@@ -1921,14 +2182,21 @@ static void test_cli_inspect_json(void)
 	free(m.data);
 
 	m = make_image(DT_SB_FLAG_FROZEN);
+	((struct dt_disk_superblock *)m.data)->frozen_id = htole64(0x0123456789abcdefULL);
+	dt_test_seal_superblock(m.data);
 	write_image("md-json2", &m, path);
 	r = run_dirtyctl("inspect", "-J", path, NULL);
 	CHECK(r.out && strstr(r.out, "\"valid\": false"));
 	CHECK(r.out && strstr(r.out, "\"frozen_clusters\": 3"));
 	CHECK(r.out && strstr(r.out, "\"frozen_sequence\": 6"));
+	CHECK(r.out && strstr(r.out, "\"frozen_id\": \"" ID1 "\""));
+	CHECK(r.out && strstr(r.out, "\"flags\": [\"frozen\"]"));
+	run_free(&r);
+	r = run_dirtyctl("inspect", path, NULL);
+	CHECK(r.out && strstr(r.out, "\nfrozen id:       " ID1 "\n"));
 	run_free(&r);
 	free(m.data);
-	end("inspect --json has valid, uuid, sequence, geometry and counts; frozen null unless frozen");
+	end("inspect has valid, uuid, sequence, geometry, counts, the frozen id; frozen null unless frozen");
 }
 
 static void test_cli_inspect_errors(void)
@@ -2033,8 +2301,16 @@ static void fake_case(const char *extra, const char *const args[], int status,
 
 static void test_fake_state_changes(void)
 {
-	fake_case("", ARGS("checkpoint", "vm-disk"), 0, "", "", "2048 checkpoint\n",
-		  "checkpoint sends 'checkpoint' to the target's start sector and prints nothing");
+	fake_case("", ARGS("checkpoint", "vm-disk"), 0, "c0ffee0123456789\n", "",
+		  "2048 checkpoint\n",
+		  "checkpoint sends 'checkpoint' to the target's start sector and prints the frozen set's id");
+	fake_case("checkpoint_reply=none\n", ARGS("checkpoint", "vm-disk"), 0, "", "",
+		  "2048 checkpoint\n",
+		  "checkpoint on a target from before frozen set ids prints nothing and succeeds");
+	fake_case("checkpoint_reply=ok\n", ARGS("checkpoint", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: checkpoint taken, but the target's reply is not a frozen set id\n",
+		  "2048 checkpoint\n",
+		  "checkpoint with a reply that is not an id fails, saying the checkpoint was taken");
 	fake_case("", ARGS("commit", "/dev/mapper/vm-disk"), 0, "", "", "2048 commit\n",
 		  "commit accepts /dev/mapper/NAME and sends 'commit'");
 	fake_case("", ARGS("rollback", "vm-disk"), 0, "", "", "2048 rollback\n",
@@ -2060,6 +2336,124 @@ static void test_fake_state_changes(void)
 	fake_case("fail=clear:5\n", ARGS("clear", "vm-disk"), 1, "",
 		  "dirtyctl: vm-disk: Input/output error\n", "2048 clear\n",
 		  "any other error of the target is named by strerror");
+}
+
+static void test_fake_frozen_id(void)
+{
+	fake_case("frozen=5\nfrozen_id=" ID1 "\n", ARGS("commit", "vm-disk", "--id", ID1), 0, "",
+		  "", "2048 commit " ID1 "\n",
+		  "commit --id ID sends 'commit ID' and succeeds when that set is frozen");
+	fake_case("frozen=5\nfrozen_id=" ID1 "\n",
+		  ARGS("rollback", "--id", "0123456789ABCDEF", "vm-disk"), 0, "",
+		  "", "2048 rollback " ID1 "\n",
+		  "rollback --id sends the id in lowercase, however the user wrote it");
+	fake_case("frozen=5\nfrozen_id=fedcba9876543210\n",
+		  ARGS("commit", "vm-disk", "--id", ID1), 1, "",
+		  "dirtyctl: vm-disk: the frozen set is not " ID1
+		  " (another checkpoint took its place); nothing committed\n",
+		  "2048 commit " ID1 "\n",
+		  "commit --id of a set another checkpoint replaced (ESTALE) commits nothing and says why");
+	fake_case("frozen=5\nfrozen_id=fedcba9876543210\n",
+		  ARGS("rollback", "vm-disk", "--id", ID1), 1, "",
+		  "dirtyctl: vm-disk: the frozen set is not " ID1
+		  " (another checkpoint took its place); nothing rolled back\n",
+		  "2048 rollback " ID1 "\n",
+		  "rollback --id of a set another checkpoint replaced (ESTALE) rolls nothing back");
+	fake_case("", ARGS("commit", "vm-disk", "--id", ID1), 1, "",
+		  "dirtyctl: vm-disk: nothing is frozen\n", "2048 commit " ID1 "\n",
+		  "commit --id when nothing is frozen (ENOENT) says nothing is frozen");
+	fake_case("", ARGS("commit", "vm-disk", "--id", "0123"), 2, "",
+		  "dirtyctl: invalid frozen set id '0123': must be 16 hex digits, as checkpoint "
+		  "prints it\n" TRY_HELP, "",
+		  "commit --id with something that is not an id is a usage error and sends nothing");
+	fake_case("", ARGS("checkpoint", "vm-disk", "--id", ID1), 2, "",
+		  "dirtyctl: option --id is not valid with checkpoint\n" TRY_HELP, "",
+		  "--id is refused with commands other than commit and rollback");
+}
+
+static void test_fake_export(void)
+{
+	fake_case("status=8 126 6 2 default ok " UUID1 " 7 " ID1 " idle 0 4096\nfrozen=5-6\n",
+		  ARGS("status", "vm-disk", "--export"), 0,
+		  "DEVICE=vm-disk\nUUID=" UUID1 "\nSEQUENCE=7\nCLUSTER_SECTORS=8\nCLUSTERS=126\n"
+		  "DIRTY_CLUSTERS=6\nFROZEN_CLUSTERS=2\nFROZEN_ID=" ID1 "\nMODE=default\n"
+		  "HEALTH=ok\nSNAPSHOT=idle\nSTORE_USED_SECTORS=0\nSTORE_SECTORS=4096\n",
+		  "", "", "status --export reads the nine to twelve fields of a newer target and sends nothing");
+	fake_case("", ARGS("status", "vm-disk", "--export"), 0,
+		  "DEVICE=vm-disk\nUUID=" UUID1 "\nSEQUENCE=7\nCLUSTER_SECTORS=8\nCLUSTERS=126\n"
+		  "DIRTY_CLUSTERS=6\nFROZEN_CLUSTERS=\nFROZEN_ID=\nMODE=default\nHEALTH=ok\n",
+		  "", "", "status --export of an eight-field target has empty FROZEN_ID and no snapshot keys");
+	fake_case("", ARGS("status", "vm-disk", "--export", "--json"), 2, "",
+		  "dirtyctl: --json conflicts with --export\n" TRY_HELP, "",
+		  "status --export with --json is a usage error");
+	fake_case("", ARGS("dump", "vm-disk", "--export"), 2, "",
+		  "dirtyctl: option --export is not valid with dump\n" TRY_HELP, "",
+		  "--export is refused with commands other than status");
+}
+
+/* The name of the fake device has bytes no JSON string can hold. */
+static void test_fake_json_names(void)
+{
+	struct run r;
+
+	begin();
+	fake_device("name=bad\xff\x01name\"\n");
+	r = run_dirtyctl("status", "bad\xff\x01name\"", "--json", NULL);
+	CHECK_U64(r.status, 0);
+	CHECK(r.out && strstr(r.out, "\"device\": \"bad\\ufffd\\u0001name\\\"\""));
+	if (!r.out || json_valid(r.out) == 0)
+		CHECK(!"valid JSON");
+	run_free(&r);
+	r = run_dirtyctl("list", "--json", NULL);
+	CHECK_U64(r.status, 0);
+	if (!r.out || json_valid(r.out) == 0)
+		CHECK(!"valid JSON");
+	CHECK(r.out && strstr(r.out, "\"name\": \"bad\xef\xbf\xbd\\u0001name\\\"\""));
+	run_free(&r);
+	r = run_dirtyctl("dump", "bad\xff\x01name\"", "--json", NULL);
+	if (!r.out || json_valid(r.out) == 0)
+		CHECK(!"valid JSON");
+	run_free(&r);
+	cli = dirtyctl;
+	end("status, list and dump --json stay valid JSON for a name with invalid UTF-8 and controls");
+}
+
+static void test_fake_list(void)
+{
+	fake_case("others=lin0,lin1\nstatus=8 126 6 2 crash_safe ok " UUID1 " 7 " ID1 "\n"
+		  "frozen=5-6\n",
+		  ARGS("list"), 0,
+		  "NAME     SIZE CLUSTER DIRTY FROZEN FROZEN-ID        MODE       HEALTH\n"
+		  "vm-disk  1.5M      4K   24K     8K " ID1 " crash_safe ok\n",
+		  "", "",
+		  "list shows each dirtytrack device, not the others, with human sizes and the frozen id");
+	fake_case("others=lin0\n", ARGS("list", "-n", "-r", "-b"), 0,
+		  "vm-disk 1612288 4096 24576   default ok\n", "", "",
+		  "list -n -r -b: no headings, raw, bytes; empty cells for nothing frozen");
+	fake_case("", ARGS("list", "-o", "name,sequence,uuid,clusters"), 0,
+		  "NAME    SEQUENCE UUID                                 CLUSTERS\n"
+		  "vm-disk        7 " UUID1 "      126\n", "", "",
+		  "list -o chooses the columns, in its order, case-insensitively");
+	fake_case("", ARGS("list", "-o", "+UUID", "-n", "-r"), 0,
+		  "vm-disk 1.5M 4K 24K   default ok " UUID1 "\n", "", "",
+		  "list -o +COL adds to the default columns");
+	fake_case("", ARGS("list", "-J", "-b", "-o", "NAME,SIZE,FROZEN,FROZEN-ID,SEQUENCE"), 0,
+		  "{\n   \"dirtytrack\": [\n"
+		  "      {\n         \"name\": \"vm-disk\",\n         \"size\": 1612288,\n"
+		  "         \"frozen\": null,\n         \"frozen-id\": null,\n"
+		  "         \"sequence\": 7\n      }\n   ]\n}\n", "", "",
+		  "list -J -b gives numbers as JSON numbers and null for nothing frozen");
+	fake_case("", ARGS("list", "-o", "NAME,BOGUS"), 2, "",
+		  "dirtyctl: unknown column: BOGUS\n" TRY_HELP, "",
+		  "list -o with an unknown column is a usage error");
+	fake_case("name=\nothers=lin0\n", ARGS("list", "-n"), 0, "", "", "",
+		  "list without dirtytrack devices prints nothing and succeeds");
+	fake_case("lookup_errno=13\n", ARGS("list"), 1, "",
+		  "dirtyctl: needs root (cannot open /dev/mapper/control)\n", "",
+		  "list without privilege says it needs root");
+	fake_case("status=8 126 6 - default ok\n", ARGS("list", "-n"), 1, "",
+		  "dirtyctl: vm-disk: malformed status from target\n", "",
+		  "list names a device whose status it cannot read and exits 1");
 }
 
 static void test_fake_lookup(void)
@@ -2279,7 +2673,7 @@ static void test_fake_status(void)
 	r = run_dirtyctl("status", "vm-disk", "--json", NULL);
 	CHECK_U64(r.status, 0);
 	CHECK(r.out && strstr(r.out, "\"start_sector\": 2048,\n"));
-	CHECK(r.out && strstr(r.out, "\"size_bytes\": 512512\n"));
+	CHECK(r.out && strstr(r.out, "\"size_bytes\": 512512,\n"));
 	messages = fake_messages();
 	CHECK_STR(messages, "");			/* JSON needs no bitmap */
 	free(messages);
@@ -2301,6 +2695,10 @@ static const struct {
 	{ test_status_counts, "status" },
 	{ test_status_cluster_size, "status" },
 	{ test_status_extra_fields, "status" },
+	{ test_status_frozen_id, "status" },
+	{ test_status_frozen_id_bad, "status" },
+	{ test_status_snapshot, "status" },
+	{ test_frozen_id_text, "status" },
 	{ test_geometry, "status" },
 	{ test_reply_groups, "reply" },
 	{ test_reply_sparse, "reply" },
@@ -2336,6 +2734,9 @@ static const struct {
 	{ test_status_human, "status" },
 	{ test_status_human_bytes, "status" },
 	{ test_status_json, "status" },
+	{ test_status_json_frozen, "status" },
+	{ test_status_export, "status" },
+	{ test_status_human_frozen, "status" },
 	{ test_status_small_map, "status" },
 	{ test_parse_sectors_plain, "number" },
 	{ test_parse_sectors_suffix, "number" },
@@ -2343,6 +2744,8 @@ static const struct {
 	{ test_u64_to_dec, "number" },
 	{ test_human, "number" },
 	{ test_uuid_json, "text" },
+	{ test_json_utf8, "text" },
+	{ test_shell_quote, "text" },
 	{ test_message_errors, "text" },
 	{ test_crc32c, "inspect" },
 	{ test_inspect_sound, "inspect" },
@@ -2358,6 +2761,10 @@ static const struct {
 	{ test_cli_inspect_errors, "cli" },
 	{ test_fake_state_changes, "fake" },
 	{ test_fake_lookup, "fake" },
+	{ test_fake_frozen_id, "fake" },
+	{ test_fake_export, "fake" },
+	{ test_fake_json_names, "fake" },
+	{ test_fake_list, "fake" },
 	{ test_fake_mark, "fake" },
 	{ test_fake_dump, "fake" },
 	{ test_fake_dump_pages, "fake" },
