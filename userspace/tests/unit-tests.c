@@ -2683,6 +2683,54 @@ static void test_fake_status(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* The EXAMPLES of dirtyctl(8), run as printed (tests/man-recipes.sh)  */
+/* ------------------------------------------------------------------ */
+
+static void man_recipe(const char *recipe, const char *scenario, const char *name)
+{
+	char cmd[256];
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "sh tests/man-recipes.sh dirtyctl.8 %s %s 2>%s/recipe.err",
+		 recipe, scenario, tmpdir);
+	fflush(tap);
+	status = system(cmd);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		skip("ddrescue not found", "%s", name);
+		return;
+	}
+	begin();
+	if (!CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		char path[128], *err;
+
+		snprintf(path, sizeof(path), "%s/recipe.err", tmpdir);
+		err = slurp(path);
+		tprintf("#     %s", err ? err : "(no message)\n");
+		free(err);
+	}
+	end("%s", name);
+}
+
+static void test_man_recipes(void)
+{
+	man_recipe("dd", "copies", "the man page's dd recipe copies the frozen extents and "
+		   "commits the id checkpoint printed");
+	man_recipe("dd", "copy-fails", "the man page's dd recipe rolls back and fails when "
+		   "one dd fails");
+	man_recipe("dd", "dump-fails", "the man page's dd recipe copies nothing and rolls back "
+		   "when dump fails, whatever an old extents file says");
+	man_recipe("dd", "two-runs", "the man page's dd recipe copies each run's extents");
+	man_recipe("ddrescue", "copies", "the man page's ddrescue recipe copies the frozen "
+		   "extents and commits the id");
+	man_recipe("ddrescue", "copy-fails", "the man page's ddrescue recipe rolls back when "
+		   "ddrescue could not read an extent, though ddrescue exits 0");
+	man_recipe("ddrescue", "dump-fails", "the man page's ddrescue recipe rolls back when "
+		   "dump fails");
+	man_recipe("ddrescue", "two-runs", "the man page's ddrescue recipe copies on the "
+		   "second night what the first night copied too (a new rescue mapfile each run)");
+}
+
+/* ------------------------------------------------------------------ */
 
 static const struct {
 	void (*fn)(void);
@@ -2771,6 +2819,7 @@ static const struct {
 	{ test_fake_dump_output, "fake" },
 	{ test_fake_dump_output_eacces, "fake" },
 	{ test_fake_status, "fake" },
+	{ test_man_recipes, "recipe" },
 };
 
 static void remove_tmpdir(void)
