@@ -47,6 +47,11 @@ void dt_dm_init(void)
 
 	dm_debug = env && *env && strcmp(env, "0");
 	dm_log_with_errno_init(dt_dm_log);
+	/*
+	 * Names as the kernel has them: the names DM_DEVICE_LIST returns
+	 * must find their devices again, whatever bytes they hold.
+	 */
+	dm_set_name_mangling_mode(DM_STRING_MANGLING_NONE);
 }
 
 /*
@@ -216,17 +221,6 @@ int dt_send_message(const char *dev, uint64_t sector, const char *msg,
 out:
 	dm_task_destroy(dmt);
 	return ret;
-}
-
-void dt_names_free(char **names)
-{
-	char **p;
-
-	if (!names)
-		return;
-	for (p = names; *p; p++)
-		free(*p);
-	free(names);
 }
 
 int dt_list_devices(char ***names)

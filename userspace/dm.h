@@ -7,6 +7,7 @@
 #define DIRTYCTL_DM_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #define DT_TARGET_TYPE "dirtytrack"
 #define DT_DM_NAME_MAX 128	/* DM_NAME_LEN */
@@ -56,6 +57,14 @@ int dt_send_message(const char *dev, uint64_t sector, const char *msg,
  * -errno, with the meaning of -EACCES, -EPERM and -ENODEV above.
  */
 int dt_list_devices(char ***names);
-void dt_names_free(char **names);
+
+static inline void dt_names_free(char **names)
+{
+	char **p;
+
+	for (p = names; p && *p; p++)
+		free(*p);
+	free(names);
+}
 
 #endif

@@ -314,14 +314,3 @@ int dt_list_devices(char ***names)
 		(*names)[n++] = strdup(name);
 	return 0;
 }
-
-void dt_names_free(char **names)
-{
-	char **p;
-
-	if (!names)
-		return;
-	for (p = names; *p; p++)
-		free(*p);
-	free(names);
-}

@@ -357,6 +357,17 @@ static void test_status_short(void)
 	end("a status line with fewer than eight fields is rejected");
 }
 
+/* Checks that dt_parse_status() rejects each of @n lines, naming any it took. */
+static void check_status_rejected(const char *const *bad, size_t n)
+{
+	struct dt_status st;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
+			tprintf("#     accepted: %s\n", bad[i]);
+}
+
 static void test_status_garbage(void)
 {
 	static const char *const bad[] = {
@@ -371,13 +382,9 @@ static void test_status_garbage(void)
 		"128 100 0 - default ok " UUID1 " +7",
 		"128 0 0 - default ok " UUID1 " 7",
 	};
-	struct dt_status st;
-	unsigned int i;
 
 	begin();
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
-			tprintf("#     accepted: %s\n", bad[i]);
+	check_status_rejected(bad, sizeof(bad) / sizeof(bad[0]));
 	end("garbage in any status field is rejected");
 }
 
@@ -444,13 +451,9 @@ static void test_status_frozen_id_bad(void)
 		"8 100 3 2 default ok " UUID1 " 7 0123456789abcdef0",	/* 17 digits */
 		"8 100 3 2 default ok " UUID1 " 7 0123456789abcdeg",
 	};
-	struct dt_status st;
-	unsigned int i;
 
 	begin();
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
-			tprintf("#     accepted: %s\n", bad[i]);
+	check_status_rejected(bad, sizeof(bad) / sizeof(bad[0]));
 	end("a frozen id that is not 16 lowercase hex digits or disagrees with the frozen count is rejected");
 }
 
@@ -465,7 +468,6 @@ static void test_status_snapshot(void)
 		"8 100 3 - default ok " UUID1 " 7 - Active 1 10",
 	};
 	struct dt_status st;
-	unsigned int i;
 
 	begin();
 	CHECK(dt_parse_status("8 100 3 2 default ok " UUID1 " 7 " ID1 " active 640 2048",
@@ -477,9 +479,7 @@ static void test_status_snapshot(void)
 	CHECK(dt_parse_status("8 100 3 - default ok " UUID1 " 7 - - - -", &st) == 0);
 	CHECK(st.reports_snapshot && !st.has_store);
 	CHECK_STR(st.snapshot, "-");
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (!CHECK(dt_parse_status(bad[i], &st) == -EINVAL))
-			tprintf("#     accepted: %s\n", bad[i]);
+	check_status_rejected(bad, sizeof(bad) / sizeof(bad[0]));
 	end("fields 10 to 12 are the snapshot state and its store, '-' without a store, all or none");
 }
 
@@ -1731,7 +1731,7 @@ static char *shell_value(const char *export, const char *var)
 
 static void test_shell_quote(void)
 {
-	const char *nasty = "a b'c\"d$(touch x)`e`;f|g&h<i>j\\k*?[l]~m#n!{o}\xc3\xa9";
+	const char *nasty = "a b'c\"d$(touch x)$HOME`e`;f|g&h<i>j\\k*?[l]~m#n!{o}\xc3\xa9";
 	char *text = NULL, *v;
 	size_t len = 0;
 	FILE *f;
