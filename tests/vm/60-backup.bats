@@ -211,8 +211,8 @@ lower_table() {
 	dt_write /dev/mapper/dt0 1000 8
 	run_dirtyctl 0 checkpoint dt0
 	bk_run
-	[ "$status" -eq 1 ]
-	[[ "$bk_line" == *"the device has a checkpoint this job did not take (1 clusters frozen)"* ]]
+	[ "$status" -eq 3 ]
+	[[ "$bk_line" == *"the device has a checkpoint this job did not take (id "*", 1 clusters frozen)"* ]]
 	[ "$(dt_status dt0 frozen)" = 1 ]
 	run_dirtyctl 0 rollback dt0
 	bk_ok
