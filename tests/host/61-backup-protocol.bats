@@ -676,3 +676,16 @@ mode_of() {
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"is 1048576 bytes, the device 4196352: not an image of this device" ]]
 }
+
+@test "a frozen set the target shows without an id (reloaded from metadata): recognised by uuid and sequence" {
+	backup
+	some_writes
+	FAKE_DT_KILL=dump run backup_in_own_group
+	[ "$status" -eq 137 ]
+	[ "$(state pending_id)" != "" ]
+	rm "$FAKE_DT/frozen_id"
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, 4 extents, "* ]]
+	image_equals_device
+}
