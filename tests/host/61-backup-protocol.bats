@@ -689,3 +689,14 @@ mode_of() {
 	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, 4 extents, "* ]]
 	image_equals_device
 }
+
+@test "not on a terminal: periodic progress lines on stdout, then the summary" {
+	DT_BACKUP_PROGRESS_INTERVAL=0 run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "${lines[0]}" == "copying: 1.0 MiB of 4.0 MiB (24%), "*" MiB/s, ETA "* ]]
+	[[ "${lines[-1]}" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "* ]]
+	[ "$(grep -c '^copying: ' <<<"$output")" -ge 3 ]
+	[[ "$stderr" != *copying* ]]
+	# the log has the summary only
+	[ "$(grep -c copying "$IMG.log")" -eq 0 ]
+}
