@@ -5,7 +5,9 @@
 #   make module           the module only; W=1 C=1 pass through to kbuild
 #   make userspace        dirtyctl (userspace/Makefile)
 #   make install          module into $(DESTDIR)/lib/modules/<kver>/extra (+ depmod
-#                         unless DESTDIR is set), dirtyctl under PREFIX=/usr/local
+#                         unless DESTDIR is set), dirtyctl under PREFIX=/usr/local,
+#                         the backup job, its man pages and systemd units
+#                         (SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system)
 #   make check            the full test run (scripts/check)
 #   make demo             a guided tour in the test VM (scripts/demo)
 #   make bench            benchmarks in the test VM (scripts/bench)
@@ -17,6 +19,7 @@
 KDIR	?= /lib/modules/$(shell uname -r)/build
 PREFIX	?= /usr/local
 DESTDIR	?=
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 # The release of the kernel in KDIR (UTS_RELEASE: Debian's
 # include/config/kernel.release holds the upstream version instead).
@@ -49,6 +52,10 @@ install-module: module
 install-userspace: userspace
 	$(MAKE) -C userspace install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 	install -D -m 755 scripts/dirtytrack-backup $(DESTDIR)$(PREFIX)/sbin/dirtytrack-backup
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/man/man8 userspace/dirtytrack-backup.8 userspace/dt-copy-extents.8
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|' systemd/dirtytrack-backup@.service >$(DESTDIR)$(SYSTEMDUNITDIR)/dirtytrack-backup@.service
+	install -m 644 systemd/dirtytrack-backup@.timer $(DESTDIR)$(SYSTEMDUNITDIR)/
 
 check:
 	scripts/check

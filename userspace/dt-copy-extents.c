@@ -12,15 +12,22 @@
  *     page cache may hold data older than what a filesystem or an O_DIRECT
  *     writer put on the device, and a backup must read the device itself.
  *     Chunks the device refuses to read directly are read through the cache.
- *   - --sparse: an all-zero chunk is punched out of a regular destination
- *     (and written as zeros where punching is not supported), so a full
- *     copy of a mostly empty device stays small and is still exact where
- *     the destination held data before.
+ *   - --sparse: every all-zero 4 KiB block of a regular destination is
+ *     punched out (written as zeros where punching is not supported), so
+ *     the image stays sparse where the device reads zeros, on every run,
+ *     and is still exact where the destination held data before: a punched
+ *     range reads zeros whatever it held.
+ *   - A block-device destination is opened with O_EXCL: a mounted or
+ *     otherwise claimed device is refused (EBUSY). A regular destination
+ *     that does not exist is created with mode 0600: it holds a disk.
  *   - The destination is fsync()ed before success is reported.
  *   - Any failure stops the copy with one line on stderr that names the
  *     file, the offset and the cause; the exit status is 1.
  *   - --progress-fd puts a progress line on another descriptor (the
  *     terminal), so that a caller can keep stderr for the error alone.
+ *     On a terminal the line is redrawn, with an ETA when --total is
+ *     given; elsewhere a full line is printed every --progress-interval
+ *     seconds (default 60).
  *
  * On success it prints "<extents> <bytes>" (what it copied) on stdout.
  */
@@ -46,7 +53,8 @@
 #define EXIT_USAGE 2
 #define CHUNK_BYTES (1U << 20)		/* one read and one write */
 #define ALIGN_BYTES 4096U		/* buffer alignment for O_DIRECT */
-#define PROGRESS_NS 500000000LL		/* progress line refresh */
+#define PROGRESS_NS 500000000LL		/* progress line refresh on a terminal */
+#define SPARSE_BLOCK 4096U		/* --sparse granularity */
 
 struct copy {
 	const char *src_name;
@@ -58,12 +66,15 @@ struct copy {
 	int sparse;			/* --sparse */
 	int punch_works;		/* cleared on the first EOPNOTSUPP */
 	unsigned char *buf;
+	uint64_t chunk_off;		/* file offset of buf[0] */
 	uint64_t extents;		/* copied so far */
 	uint64_t bytes;
 	/* progress line */
 	int progress_fd;		/* -1: none */
 	FILE *progress;
 	int progress_shown;		/* a line without its newline is out */
+	int progress_tty;		/* redraw one line; else print lines */
+	long long interval_ns;		/* between lines when not a terminal */
 	uint64_t total;			/* --total, 0 if unknown */
 	long long start_ns;
 	long long last_ns;
@@ -94,9 +105,11 @@ static void usage(FILE *f)
 	      "line each, from SRC to the same offsets of DST, then fsync DST.\n"
 	      "Prints \"<extents> <bytes>\" when done.\n\n"
 	      "Options:\n"
-	      " -s, --sparse        punch all-zero chunks out of DST instead of writing them\n"
+	      " -s, --sparse        punch all-zero 4 KiB blocks out of a regular DST\n"
 	      " -p, --progress      show a progress line on standard error\n"
 	      "     --progress-fd N show it on file descriptor N instead\n"
+	      "     --progress-interval SECONDS\n"
+	      "                     between progress lines when not on a terminal (60)\n"
 	      " -t, --total BYTES   the sum of the lengths, for the progress line\n"
 	      " -h, --help          display this help\n"
 	      " -V, --version       display version\n\n"
@@ -172,19 +185,34 @@ static void show_progress(struct copy *c, int final)
 {
 	long long ns = now_ns();
 	double secs, mib = (double)c->bytes / (1 << 20);
+	long long interval = c->progress_tty ? PROGRESS_NS : c->interval_ns;
 
-	if (!c->progress || (!final && ns - c->last_ns < PROGRESS_NS))
+	if (!c->progress || (!final && ns - c->last_ns < interval))
 		return;
+	if (!c->progress_tty && final)
+		return;		/* the caller reports the result */
 	c->last_ns = ns;
 	secs = (double)(ns - c->start_ns) / 1e9;
-	fprintf(c->progress, "\r\033[Kcopying: %.1f MiB", mib);
+	fputs(c->progress_tty ? "\r\033[Kcopying: " : "copying: ", c->progress);
+	fprintf(c->progress, "%.1f MiB", mib);
 	if (c->total)
 		fprintf(c->progress, " of %.1f MiB (%d%%)", (double)c->total / (1 << 20),
 			(int)((double)c->bytes * 100 / (double)c->total));
 	if (secs > 0)
 		fprintf(c->progress, ", %.1f MiB/s", mib / secs);
-	c->progress_shown = 1;
-	progress_on_stderr = c->progress == stderr;
+	if (c->total && secs > 0 && c->bytes && c->bytes < c->total) {
+		long long eta = (long long)((double)(c->total - c->bytes) * secs /
+					    (double)c->bytes);
+
+		fprintf(c->progress, ", ETA %lld:%02lld:%02lld", eta / 3600, eta / 60 % 60,
+			eta % 60);
+	}
+	if (c->progress_tty) {
+		c->progress_shown = 1;
+		progress_on_stderr = c->progress == stderr;
+	} else {
+		fputc('\n', c->progress);
+	}
 	fflush(c->progress);
 }
 
@@ -284,7 +312,34 @@ static int write_zero_chunk(struct copy *c, uint64_t off, size_t len)
 		}
 		c->punch_works = 0;
 	}
-	return write_all(c, c->buf, len, off);
+	return write_all(c, c->buf + (off - c->chunk_off), len, off);
+}
+
+/*
+ * --sparse into a regular file: the all-zero SPARSE_BLOCK blocks of the
+ * chunk at @off are punched, the others written, in runs of each kind.
+ */
+static int write_sparse(struct copy *c, uint64_t off, size_t len)
+{
+	size_t pos = 0, end, blk;
+	int zero;
+
+	while (pos < len) {
+		blk = len - pos < SPARSE_BLOCK ? len - pos : SPARSE_BLOCK;
+		zero = all_zero(c->buf + pos, blk);
+		end = pos + blk;
+		while (end < len) {
+			blk = len - end < SPARSE_BLOCK ? len - end : SPARSE_BLOCK;
+			if (all_zero(c->buf + end, blk) != zero)
+				break;
+			end += blk;
+		}
+		if (zero ? write_zero_chunk(c, off + pos, end - pos) :
+			   write_all(c, c->buf + pos, end - pos, off + pos))
+			return -1;
+		pos = end;
+	}
+	return 0;
 }
 
 static int copy_extent(struct copy *c, uint64_t off, uint64_t len)
@@ -295,8 +350,9 @@ static int copy_extent(struct copy *c, uint64_t off, uint64_t len)
 		n = len < CHUNK_BYTES ? (size_t)len : CHUNK_BYTES;
 		if (read_chunk(c, off, n))
 			return -1;
-		if (c->sparse && all_zero(c->buf, n)) {
-			if (write_zero_chunk(c, off, n))
+		c->chunk_off = off;
+		if (c->sparse && c->dst_is_regular) {
+			if (write_sparse(c, off, n))
 				return -1;
 		} else if (write_all(c, c->buf, n, off)) {
 			return -1;
@@ -321,9 +377,21 @@ static int open_files(struct copy *c)
 	}
 	/* Not every file system does O_DIRECT; then the cache it is. */
 	c->src_direct_fd = open(c->src_name, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	c->dst_fd = open(c->dst_name, O_WRONLY | O_CLOEXEC);
+	/*
+	 * A block device is opened exclusively: one that is mounted, or held
+	 * by device-mapper, md or another exclusive opener, is refused. A new
+	 * regular file is readable by its owner only.
+	 */
+	if (!stat(c->dst_name, &d) && S_ISBLK(d.st_mode))
+		c->dst_fd = open(c->dst_name, O_WRONLY | O_EXCL | O_CLOEXEC);
+	else
+		c->dst_fd = open(c->dst_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (c->dst_fd < 0) {
-		warnx("cannot open %s: %s", c->dst_name, strerror(errno));
+		if (errno == EBUSY)
+			warnx("cannot open %s: %s (mounted, or in use by another device?)",
+			      c->dst_name, strerror(errno));
+		else
+			warnx("cannot open %s: %s", c->dst_name, strerror(errno));
 		return -1;
 	}
 	if (fstat(c->src_fd, &s) || fstat(c->dst_fd, &d)) {
@@ -378,12 +446,14 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'p' },
 		{ "progress-fd", required_argument, NULL, 'P' },
 		{ "total", required_argument, NULL, 't' },
+		{ "progress-interval", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct copy c = { .src_fd = -1, .src_direct_fd = -1, .dst_fd = -1,
-			  .punch_works = 1, .progress_fd = -1 };
+			  .punch_works = 1, .progress_fd = -1,
+			  .interval_ns = 60 * 1000000000LL };
 	uint64_t fd;
 	int opt, ret;
 
@@ -399,6 +469,11 @@ int main(int argc, char **argv)
 			if (parse_u64(optarg, optarg + strlen(optarg), &fd) || fd > INT_MAX)
 				return usage_error("invalid --progress-fd: expected a file descriptor");
 			c.progress_fd = (int)fd;
+			break;
+		case 'I':
+			if (parse_u64(optarg, optarg + strlen(optarg), &fd) || fd > 86400 * 365)
+				return usage_error("invalid --progress-interval: expected seconds");
+			c.interval_ns = (long long)fd * 1000000000LL;
 			break;
 		case 't':
 			if (parse_u64(optarg, optarg + strlen(optarg), &c.total))
@@ -431,8 +506,9 @@ int main(int argc, char **argv)
 			      strerror(errno));
 			return EXIT_FAILURE;
 		}
+		c.progress_tty = isatty(fileno(c.progress));
 	}
-	c.start_ns = now_ns();
+	c.start_ns = c.last_ns = now_ns();
 	ret = open_files(&c) || copy_all(&c, stdin) ? -1 : 0;
 	if (!ret && fsync(c.dst_fd)) {
 		warnx("fsync %s: %s", c.dst_name, strerror(errno));

@@ -75,7 +75,7 @@ state() {
 @test "the first run copies everything, sparse, and records the history" {
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "*", sequence 1" ]]
+	[[ "$output" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "*", sequence 1" ]]
 	image_equals_device
 	[ "$(state uuid)" = "$(cat "$FAKE_DT/uuid")" ]
 	[ "$(state sequence)" = 1 ]
@@ -94,7 +94,7 @@ state() {
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	# clusters 0, 12-49, 500-507, 1024 (clipped to 2048 bytes)
-	[[ "$stderr" == *": incremental, 4 extents, $((4096 + 38 * 4096 + 8 * 4096 + 2048)) bytes copied, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, 4 extents, $((4096 + 38 * 4096 + 8 * 4096 + 2048)) bytes copied, "*", sequence 2" ]]
 	image_equals_device
 	[ "$(wc -l <"$IMG.log")" -eq 2 ]
 }
@@ -103,7 +103,7 @@ state() {
 	backup
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental, 0 extents, 0 bytes copied, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, 0 extents, 0 bytes copied, "*", sequence 2" ]]
 }
 
 @test "a reformatted metadata device (new uuid) makes a full copy and says why" {
@@ -113,7 +113,7 @@ state() {
 	fake_write 2000 8
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": full (metadata uuid changed: device 5b8a4c2e-0000-4000-8000-00000000000b, image has 5b8a4c2e-0000-4000-8000-00000000000a), 1 extent, "* ]]
+	[[ "$output" == *": full (metadata uuid changed: device 5b8a4c2e-0000-4000-8000-00000000000b, image has 5b8a4c2e-0000-4000-8000-00000000000a), 1 extent, "* ]]
 	image_equals_device
 	[ "$(state uuid)" = 5b8a4c2e-0000-4000-8000-00000000000b ]
 }
@@ -125,7 +125,7 @@ state() {
 	"$DIRTYCTL" commit "$LOOP"
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": full (history does not continue: device sequence 2, image has 1), "* ]]
+	[[ "$output" == *": full (history does not continue: device sequence 2, image has 1), "* ]]
 	image_equals_device
 }
 
@@ -135,17 +135,19 @@ state() {
 	seq 0 1024 >"$FAKE_DT/live"
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental (unclean shutdown: every cluster is dirty), 1 extent, 4196352 bytes copied, "* ]]
+	[[ "$output" == *": incremental (unclean shutdown: every cluster is dirty), 1 extent, 4196352 bytes copied, "* ]]
 	image_equals_device
 }
 
-@test "a checkpoint the job did not take is refused and left alone" {
+@test "a checkpoint the job did not take is refused and left alone: exit 3" {
 	backup
 	fake_write 2000 8
-	"$DIRTYCTL" checkpoint "$LOOP"
+	local id
+	id=$("$DIRTYCTL" checkpoint "$LOOP")
 	run --separate-stderr backup
-	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"failed (before the copy): the device has a checkpoint this job did not take (1 clusters frozen); let its owner commit or roll it back (dirtyctl rollback fake0), then run again" ]]
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *": the device has a checkpoint this job did not take (id $id, 1 clusters frozen); let its owner commit or roll it back (dirtyctl rollback fake0 --id $id), then run again" ]]
+	grep -q "did not take (id $id" "$IMG.log"
 	[ -e "$FAKE_DT/frozen" ]
 	[ "$(state sequence)" = 1 ]
 }
@@ -162,7 +164,7 @@ state() {
 	[ "$(state sequence)" = 1 ]
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental, 4 extents, "* ]]
+	[[ "$output" == *": incremental, 4 extents, "* ]]
 	image_equals_device
 }
 
@@ -178,7 +180,7 @@ state() {
 	[ ! -e "$IMG.partial" ]
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": full (the previous full copy did not complete), "* ]]
+	[[ "$output" == *": full (the previous full copy did not complete), "* ]]
 	image_equals_device
 }
 
@@ -202,7 +204,7 @@ state() {
 	[ -e "$FAKE_DT/frozen" ]
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental, rolled back the checkpoint of an interrupted run, 4 extents, "* ]]
+	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, 4 extents, "* ]]
 	image_equals_device
 }
 
@@ -250,7 +252,8 @@ state() {
 	some_writes
 	FAKE_DT_TERM=commit run --separate-stderr setsid -w "$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG"
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *": incremental, 4 extents, "*", sequence 2"*"interrupted by SIGTERM after the commit; the run completed" ]]
+	[[ "$output" == *": incremental, 4 extents, "*", sequence 2" ]]
+	[[ "$stderr" == *"interrupted by SIGTERM after the commit; the run completed" ]]
 	[ "$(state sequence)" = 2 ]
 	[ "$(state pending)" = none ]
 	image_equals_device
@@ -265,24 +268,24 @@ killed_after() {
 	[ "$status" -eq 137 ]
 	fake_write 6000 16 # writes continue meanwhile
 	run --separate-stderr backup
-	echo "$stderr"
+	echo "$output"
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	image_equals_device
 }
 
 @test "killed after the checkpoint: the next run rolls it back and copies it" {
 	killed_after checkpoint
-	[[ "$stderr" == *": incremental, rolled back the checkpoint of an interrupted run, 5 extents, "* ]]
+	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, 5 extents, "* ]]
 }
 
 @test "killed after the dump: the next run rolls it back and copies it" {
 	killed_after dump
-	[[ "$stderr" == *"rolled back the checkpoint of an interrupted run"* ]]
+	[[ "$output" == *"rolled back the checkpoint of an interrupted run"* ]]
 }
 
 @test "killed after the commit: the next run completes it and continues" {
 	killed_after commit
-	[[ "$stderr" == *": incremental, completed the commit of an interrupted run, 1 extent, 8192 bytes copied, "*", sequence 3" ]]
+	[[ "$output" == *": incremental, completed the commit of an interrupted run, 1 extent, 8192 bytes copied, "*", sequence 3" ]]
 }
 
 @test "killed after the checkpoint of a full copy: full copy again" {
@@ -292,7 +295,7 @@ killed_after() {
 	[ "$status" -eq 137 ]
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": full (metadata uuid changed: "*"), rolled back the checkpoint of an interrupted run, "* ]]
+	[[ "$output" == *": full (metadata uuid changed: "*"), rolled back the checkpoint of an interrupted run, "* ]]
 	image_equals_device
 }
 
@@ -303,7 +306,7 @@ killed_after() {
 	fake_write 16 8
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental, completed the commit of an interrupted run, 1 extent, 4096 bytes copied, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, completed the commit of an interrupted run, 1 extent, 4096 bytes copied, "*", sequence 2" ]]
 	image_equals_device
 }
 
@@ -333,8 +336,8 @@ killed_after() {
 	size=$(blockdev --getsize64 "$LOOP")
 	cmp -n "$size" "$LOOP" "$target"
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental, 4 extents, "* ]]
-	grep -q '^sequence=2$' "$BATS_TEST_TMPDIR/st/${target##*/}.state"
+	[[ "$output" == *": incremental, 4 extents, "* ]]
+	grep -q '^sequence=2$' "$BATS_TEST_TMPDIR/st/${target##*/}".*.state
 }
 
 @test "a missing or damaged state file makes a full copy and says why" {
@@ -342,14 +345,14 @@ killed_after() {
 	echo garbage=1 >>"$IMG.state"
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": full (state file has an unknown key 'garbage'), "* ]]
+	[[ "$output" == *": full (state file has an unknown key 'garbage'), "* ]]
 	rm "$IMG.state"
 	run --separate-stderr backup
-	[[ "$stderr" == *": full (no previous backup), "* ]]
+	[[ "$output" == *": full (no previous backup), "* ]]
 	rm "$IMG"
 	some_writes
 	run --separate-stderr backup
-	[[ "$stderr" == *": full (image $IMG is missing), "* ]]
+	[[ "$output" == *": full (image $IMG is missing), "* ]]
 	image_equals_device
 }
 
@@ -364,7 +367,7 @@ killed_after() {
 	[ "$status" -eq 1 ]
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental (device grew from 4196352 to 8388608 bytes), 1 extent, 4194304 bytes copied, "* ]]
+	[[ "$output" == *": incremental (device grew from 4196352 to 8388608 bytes), 1 extent, 4194304 bytes copied, "* ]]
 	image_equals_device
 	[ "$(state size_bytes)" = 8388608 ]
 }
@@ -387,4 +390,313 @@ killed_after() {
 	run "$ROOT/scripts/dirtytrack-backup" --help
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[[ "$output" == Usage:* ]]
+}
+
+# ---- issue 15: the backup job an administrator can trust -----------------
+
+# mode_of FILE: the octal permission bits of FILE.
+mode_of() {
+	stat -c %a "$1"
+}
+
+@test "images, state files and logs are created readable by their owner only (umask 022)" {
+	umask 022
+	run backup
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(mode_of "$IMG")" = 600 ]
+	[ "$(mode_of "$IMG.state")" = 600 ]
+	[ "$(mode_of "$IMG.log")" = 600 ]
+	[ "$(mode_of "$IMG.lock")" = 600 ]
+	# a full copy again (new image file, renamed over the old one)
+	run backup --full
+	[ "$status" -eq 0 ]
+	[ "$(mode_of "$IMG")" = 600 ]
+	# the copier alone creates a missing destination 0600
+	echo "0 4096" | "$DT_COPY_EXTENTS" "$LOOP" "$BATS_TEST_TMPDIR/new.img"
+	[ "$(mode_of "$BATS_TEST_TMPDIR/new.img")" = 600 ]
+}
+
+@test "the state records the image's path and identity" {
+	backup
+	[ "$(state image_path)" = "$(realpath "$IMG")" ]
+	[ "$(state image_id)" = "file:$(stat -c %d:%i "$IMG")" ]
+}
+
+@test "another file put at the image's path: full copy, with the reason" {
+	backup
+	some_writes
+	# the same bytes and size, but not the file the state describes
+	cp "$IMG" "$IMG.other"
+	mv "$IMG.other" "$IMG"
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": full (image $IMG is not the one the state describes (identity file:"*"), 1 extent, "* ]]
+	grep -q "is not the one the state describes" "$IMG.log"
+	image_equals_device
+}
+
+@test "a blank block device at the image's path (another medium, same device number): full copy" {
+	truncate -s 8M "$BATS_TEST_TMPDIR/target.raw"
+	TARGET_LOOP=$(losetup -f --show "$BATS_TEST_TMPDIR/target.raw")
+	local target=$TARGET_LOOP
+	mkdir "$BATS_TEST_TMPDIR/st"
+	IMG=$target run backup --state-dir "$BATS_TEST_TMPDIR/st"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	some_writes
+	# the backup disk is rotated: a blank one takes the same node
+	losetup -d "$target"
+	truncate -s 8M "$BATS_TEST_TMPDIR/blank.raw"
+	losetup "$target" "$BATS_TEST_TMPDIR/blank.raw"
+	IMG=$target run --separate-stderr backup --state-dir "$BATS_TEST_TMPDIR/st"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": full (image $target is not the one the state describes (identity bdev:"*"), 1 extent, "* ]]
+	cmp -n "$(blockdev --getsize64 "$LOOP")" "$LOOP" "$target"
+}
+
+@test "two images of one base name in two folders, one --state-dir: two states" {
+	mkdir "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b" "$BATS_TEST_TMPDIR/st"
+	IMG=$BATS_TEST_TMPDIR/a/vol.img run backup --state-dir "$BATS_TEST_TMPDIR/st"
+	[ "$status" -eq 0 ]
+	some_writes
+	IMG=$BATS_TEST_TMPDIR/b/vol.img run backup --state-dir "$BATS_TEST_TMPDIR/st"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *": full (no previous backup), "* ]]
+	[ "$(find "$BATS_TEST_TMPDIR/st" -name 'vol.img.*.state' | wc -l)" -eq 2 ]
+	IMG=$BATS_TEST_TMPDIR/b/vol.img image_equals_device
+}
+
+@test "IMAGE may not be the tracked device" {
+	IMG=$LOOP run --separate-stderr backup --state-dir "$BATS_TEST_TMPDIR"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"IMAGE $LOOP is the device $LOOP itself" ]]
+	[ "$(cat "$FAKE_DT/sequence")" = 0 ]
+	[ ! -e "$FAKE_DT/frozen" ]
+}
+
+@test "dt-copy-extents refuses a mounted block device (O_EXCL)" {
+	truncate -s 8M "$BATS_TEST_TMPDIR/target.raw"
+	mkfs.ext4 -q -F "$BATS_TEST_TMPDIR/target.raw"
+	TARGET_LOOP=$(losetup -f --show "$BATS_TEST_TMPDIR/target.raw")
+	mkdir "$BATS_TEST_TMPDIR/mnt"
+	mount "$TARGET_LOOP" "$BATS_TEST_TMPDIR/mnt"
+	run --separate-stderr "$DT_COPY_EXTENTS" "$LOOP" "$TARGET_LOOP" <<<"0 4096"
+	umount "$BATS_TEST_TMPDIR/mnt"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == "dt-copy-extents: cannot open $TARGET_LOOP: Device or resource busy (mounted, or in use by another device?)" ]]
+	# the same device unmounted is written
+	"$DT_COPY_EXTENTS" "$LOOP" "$TARGET_LOOP" <<<"0 4096"
+}
+
+@test "a symlinked image stays a symlink; the file it points to is written" {
+	mkdir "$BATS_TEST_TMPDIR/real"
+	local real=$BATS_TEST_TMPDIR/real/vol.img
+	ln -s "$real" "$IMG"
+	run backup
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ -L "$IMG" ]
+	cmp "$LOOP" "$real"
+	some_writes
+	run backup
+	[ "$status" -eq 0 ]
+	[[ "$output" == *": incremental, 4 extents, "* ]]
+	[ -L "$IMG" ]
+	cmp "$LOOP" "$real"
+	[ "$(state image_path)" = "$real" ]
+}
+
+@test "a dirtyctl killed after taking the checkpoint: treated as taken, rolled back, never stuck" {
+	backup
+	some_writes
+	FAKE_DT_SIGNAL=checkpoint run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": failed (incremental): checkpoint of unknown outcome ("*"): the frozen set "*" is this run's; checkpoint rolled back, the next run copies these extents again" ]]
+	[ ! -e "$FAKE_DT/frozen" ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, 4 extents, "* ]]
+	image_equals_device
+}
+
+@test "a dirtyctl killed before the checkpoint: nothing taken, nothing stuck" {
+	backup
+	some_writes
+	FAKE_DT_SIGNAL_BEFORE=checkpoint run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": failed (incremental): checkpoint of unknown outcome ("*")" ]]
+	[ ! -e "$FAKE_DT/frozen" ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, 4 extents, "* ]]
+	image_equals_device
+}
+
+@test "a dirtyctl killed after the commit: the commit is recognised as done" {
+	backup
+	some_writes
+	FAKE_DT_SIGNAL=commit run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, 4 extents, "*", sequence 2" ]]
+	[ "$(state sequence)" = 2 ]
+	image_equals_device
+}
+
+@test "the checkpoint's id is recorded before the copy, and commit and rollback name it" {
+	backup
+	some_writes
+	export FAKE_DT_LOG=$BATS_TEST_TMPDIR/verbs
+	local copier=$BATS_TEST_TMPDIR/copy-and-look
+	printf '#!/bin/sh\ngrep "^pending_id=" "%s" >"%s"\nexec "%s" "$@"\n' \
+		"$IMG.state" "$BATS_TEST_TMPDIR/seen" "$DT_COPY_EXTENTS" >"$copier"
+	chmod +x "$copier"
+	DT_COPY_EXTENTS=$copier run backup
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	local id
+	id=$(sed -n 's/^pending_id=//p' "$BATS_TEST_TMPDIR/seen")
+	[[ $id =~ ^[0-9a-f]{16}$ ]]
+	grep -qx "commit --id $id" "$FAKE_DT_LOG"
+	DT_COPY_EXTENTS=false run backup
+	[ "$status" -eq 1 ]
+	grep -q "^rollback --id [0-9a-f]\{16\}$" "$FAKE_DT_LOG"
+}
+
+
+@test "someone else replaces the run's checkpoint after it is taken: detected, theirs left alone" {
+	backup
+	some_writes
+	# roll back the job's set (no id) and take their own
+	FAKE_DT_HOOK=checkpoint FAKE_DT_HOOK_CMD="\"$DIRTYCTL\" rollback $LOOP && \"$DIRTYCTL\" checkpoint $LOOP" \
+		run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": failed (incremental): the frozen set is no longer this run's checkpoint "*"; this run's checkpoint is no longer on the device (frozen set now: "*"), nothing rolled back" ]]
+	[ -e "$FAKE_DT/frozen" ]
+	[ "$(cat "$FAKE_DT/sequence")" = 1 ]
+	[ "$(state pending)" = none ]
+	# theirs: exit 3 until they settle it
+	run backup
+	[ "$status" -eq 3 ]
+	"$DIRTYCTL" rollback "$LOOP"
+	run backup
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	image_equals_device
+}
+
+@test "a foreign commit and checkpoint between the checkpoint and the dump: not copied, not committed" {
+	backup
+	some_writes
+	FAKE_DT_HOOK=dump FAKE_DT_HOOK_CMD="\"$DIRTYCTL\" commit $LOOP && \"$DIRTYCTL\" checkpoint $LOOP" \
+		run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"the frozen set is no longer this run's checkpoint"* ]]
+	# their set is still frozen and the sequence is theirs (1 -> 2, not 3)
+	[ -e "$FAKE_DT/frozen" ]
+	[ "$(cat "$FAKE_DT/sequence")" = 2 ]
+}
+
+@test "commit and rollback of the fake are fenced by the id" {
+	local id
+	id=$("$DIRTYCTL" checkpoint "$LOOP")
+	run "$DIRTYCTL" commit "$LOOP" --id 0123456789abcdef
+	[ "$status" -eq 1 ]
+	run "$DIRTYCTL" rollback "$LOOP" --id "$id"
+	[ "$status" -eq 0 ]
+}
+
+@test "runs from cron's PATH (blockdev in /usr/sbin); a missing tool is named, in the log too" {
+	backup
+	some_writes
+	run --separate-stderr env PATH=/usr/bin:/bin "$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, 4 extents, "* ]]
+	DT_COPY_EXTENTS=/nonexistent/dt-copy-extents run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"DT_COPY_EXTENTS=/nonexistent/dt-copy-extents: no such program" ]]
+	grep -q "DT_COPY_EXTENTS=/nonexistent/dt-copy-extents: no such program" "$IMG.log"
+}
+
+@test "incremental runs keep the image sparse where the device now reads zeros" {
+	# 1 MiB of random data in the first MiB: a full copy allocates it
+	backup
+	local before after
+	before=$(stat -c %b "$IMG")
+	# the device's first MiB is zeroed (a discard with fstrim, say)
+	dd if=/dev/zero of="$LOOP" bs=1M count=1 oflag=direct conv=notrunc status=none
+	"$DIRTYCTL" mark "$LOOP" 0 2048
+	# and one 4 KiB block in the middle of new data
+	fake_write 4096 64
+	dd if=/dev/zero of="$LOOP" bs=512 seek=4112 count=8 oflag=direct conv=notrunc status=none
+	run backup
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	image_equals_device
+	after=$(stat -c %b "$IMG")
+	# 2048 sectors freed, 64 - 8 written
+	[ "$after" -le $((before - 2048 + 56)) ]
+}
+
+@test "--dry-run says what a run would copy and why, and changes nothing" {
+	run --separate-stderr backup --dry-run
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": dry run: would run full (no previous backup), 1 extent, 4196352 bytes as of now; nothing changed" ]]
+	[ ! -e "$IMG" ] && [ ! -e "$IMG.state" ] && [ ! -e "$IMG.log" ]
+	backup
+	some_writes
+	run --separate-stderr backup --dry-run
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": dry run: would run incremental, 4 extents, $((4096 + 38 * 4096 + 8 * 4096 + 2048)) bytes as of now; nothing changed" ]]
+	[ "$(cat "$FAKE_DT/sequence")" = 1 ]
+	[ ! -e "$FAKE_DT/frozen" ]
+	[ "$(wc -l <"$IMG.log")" -eq 1 ]
+	[ "$(wc -l <"$FAKE_DT/live")" -eq 48 ]
+}
+
+@test "--keep refuses clearly where the file system cannot share extents, before any checkpoint" {
+	backup
+	some_writes
+	run --separate-stderr backup --keep 2
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"--keep: the file system of $(realpath "$IMG") cannot share extents (cp --reflink=always: "*"); keep restore points on XFS or btrfs, or run without --keep" ]]
+	[ ! -e "$FAKE_DT/frozen" ]
+	[ "$(cat "$FAKE_DT/sequence")" = 1 ]
+	run backup --keep 0
+	[ "$status" -eq 2 ]
+}
+
+@test "--restore writes the image back to the device" {
+	backup
+	local copy=$BATS_TEST_TMPDIR/device-then
+	cp "$IMG" "$copy"
+	some_writes
+	! cmp -s "$LOOP" "$copy"
+	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" --restore "$IMG" "$LOOP"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": restored 4196352 bytes from $IMG, "*" s; every cluster is marked changed: the next run copies the whole device" ]]
+	cmp "$LOOP" "$copy"
+	# an image of another size is refused
+	truncate -s 1M "$BATS_TEST_TMPDIR/small.img"
+	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" --restore "$BATS_TEST_TMPDIR/small.img" "$LOOP"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"is 1048576 bytes, the device 4196352: not an image of this device" ]]
+}
+
+@test "a frozen set the target shows without an id (reloaded from metadata): recognised by uuid and sequence" {
+	backup
+	some_writes
+	FAKE_DT_KILL=dump run backup_in_own_group
+	[ "$status" -eq 137 ]
+	[ "$(state pending_id)" != "" ]
+	rm "$FAKE_DT/frozen_id"
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, 4 extents, "* ]]
+	image_equals_device
+}
+
+@test "not on a terminal: periodic progress lines on stdout, then the summary" {
+	DT_BACKUP_PROGRESS_INTERVAL=0 run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "${lines[0]}" == "copying: 1.0 MiB of 4.0 MiB (24%), "*" MiB/s, ETA "* ]]
+	[[ "${lines[-1]}" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "* ]]
+	[ "$(grep -c '^copying: ' <<<"$output")" -ge 3 ]
+	[[ "$stderr" != *copying* ]]
+	# the log has the summary only
+	[ "$(grep -c copying "$IMG.log")" -eq 0 ]
 }

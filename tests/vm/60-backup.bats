@@ -211,8 +211,8 @@ lower_table() {
 	dt_write /dev/mapper/dt0 1000 8
 	run_dirtyctl 0 checkpoint dt0
 	bk_run
-	[ "$status" -eq 1 ]
-	[[ "$bk_line" == *"the device has a checkpoint this job did not take (1 clusters frozen)"* ]]
+	[ "$status" -eq 3 ]
+	[[ "$bk_line" == *"the device has a checkpoint this job did not take (id "*", 1 clusters frozen)"* ]]
 	[ "$(dt_status dt0 frozen)" = 1 ]
 	run_dirtyctl 0 rollback dt0
 	bk_ok
@@ -237,4 +237,128 @@ lower_table() {
 	bk_ok
 	[ "$(bk_mode)" = "incremental (device grew from $((n * 256)) to $((n * 512)) bytes)" ]
 	bk_assert_equal
+}
+
+# ---- issue 15: what an administrator relies on ---------------------------
+
+@test "IMAGE may not be the data device, the metadata device, or a device holding dt0" {
+	DT_BACKUP_DATA_SIZE=4M bk_setup 128
+	mkdir -p "$BK_DIR/st"
+	local img
+	dmsetup create dt0h --table "0 $(blockdev --getsz /dev/mapper/dt0) linear /dev/mapper/dt0 0"
+	for img in "$DATA_DEV" "$MD_DEV" /dev/mapper/dt0h; do
+		BK_IMAGE=$img bk_run --state-dir "$BK_DIR/st"
+		[ "$status" -eq 1 ]
+		[[ "$bk_line" == *"IMAGE $img ("*") is a device under or holding /dev/mapper/dt0: writing it would overwrite the data being backed up" ]]
+	done
+	BK_IMAGE=/dev/mapper/dt0 bk_run --state-dir "$BK_DIR/st"
+	[ "$status" -eq 1 ]
+	[[ "$bk_line" == *"IMAGE /dev/mapper/dt0 is the device /dev/mapper/dt0 itself" ]]
+	dmsetup remove dt0h
+	# nothing was checkpointed or committed
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_status dt0 sequence)" = 0 ]
+}
+
+# fs_sum MOUNTPOINT: a checksum of every file's name and content.
+fs_sum() {
+	(cd "$1" && find . -type f ! -path './lost+found/*' -print0 | sort -z |
+		xargs -0 -r sha256sum | sha256sum)
+}
+
+@test "restore: an ext4 file system written back checks clean, and the next run is exact" {
+	bk_setup 8
+	local mnt=$BATS_TEST_TMPDIR/mnt size then
+	mkdir -p "$mnt"
+	size=$(blockdev --getsize64 /dev/mapper/dt0)
+	mkfs.ext4 -q -F /dev/mapper/dt0
+	mount /dev/mapper/dt0 "$mnt"
+	BK_MOUNT=$mnt
+	head -c 3M /dev/urandom >"$mnt/big"
+	for i in $(seq 50); do echo "file $i" >"$mnt/f$i"; done
+	then=$(fs_sum "$mnt")
+	umount "$mnt"
+	BK_MOUNT=
+	bk_ok
+	bk_assert_equal
+	# changes that the backup does not have
+	mount /dev/mapper/dt0 "$mnt"
+	BK_MOUNT=$mnt
+	rm "$mnt"/f1*
+	head -c 2M /dev/urandom >"$mnt/big"
+	head -c 1M /dev/urandom >"$mnt/new"
+	# a mounted device is refused (the copier opens it O_EXCL)
+	run --separate-stderr "$BK_JOB" --restore "$BK_IMAGE" dt0
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"restore failed: cannot open /dev/mapper/dt0: Device or resource busy"* ]]
+	umount "$mnt"
+	BK_MOUNT=
+	run --separate-stderr "$BK_JOB" --restore "$BK_IMAGE" dt0
+	echo "$output$stderr"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *": restored $size bytes from $BK_IMAGE, "* ]]
+	bk_assert_equal
+	e2fsck -fn /dev/mapper/dt0
+	mount /dev/mapper/dt0 "$mnt"
+	BK_MOUNT=$mnt
+	[ "$(fs_sum "$mnt")" = "$then" ]
+	# the restore marked every cluster: the next run copies them all
+	[ "$(dt_status dt0 dirty)" = "$(dt_status dt0 clusters)" ]
+	head -c 1M /dev/urandom >"$mnt/after"
+	umount "$mnt"
+	BK_MOUNT=
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	[ "$(bk_copied)" = "$size" ]
+	bk_assert_equal
+	# and tracking goes on: a small change, a small incremental run
+	dt_write /dev/mapper/dt0 96 8
+	bk_ok
+	[ "$(bk_copied)" = 4096 ]
+	bk_assert_equal
+}
+
+@test "--keep N keeps N reflink restore points on XFS, each the image of its time" {
+	DT_BACKUP_DATA_SIZE=8M bk_setup 8
+	local xfs_dev i rps
+	dt_loop_device xfs_dev "$BATS_TEST_TMPDIR/xfs.raw" 320M
+	modprobe xfs 2>/dev/null || true
+	mkfs.xfs -q -m reflink=1 "$xfs_dev"
+	mkdir -p "$BK_DIR/xfs"
+	mount "$xfs_dev" "$BK_DIR/xfs"
+	BK_MOUNT=$BK_DIR/xfs
+	BK_IMAGE=$BK_DIR/xfs/dt0.img
+	bk_ok --keep 2
+	[ "$(bk_mode)" = "full (no previous backup)" ]
+	for i in 1 2 3; do
+		cp "$BK_IMAGE" "$BATS_TEST_TMPDIR/before-$i"
+		dt_write /dev/mapper/dt0 $((i * 1000)) 64
+		sleep 1.1 # restore points are named by the second
+		bk_ok --keep 2
+		[[ "$bk_line" == *", kept dt0.img.rp-"*"Z, 1 extent, "* ]]
+		bk_assert_equal
+	done
+	rps=("$BK_IMAGE".rp-*)
+	[ "${#rps[@]}" -eq 2 ]
+	cmp "${rps[0]}" "$BATS_TEST_TMPDIR/before-2"
+	cmp "${rps[1]}" "$BATS_TEST_TMPDIR/before-3"
+	[ "$(stat -c %a "${rps[1]}")" = 600 ]
+	# they share extents with the image
+	filefrag -v "${rps[1]}" | grep -q shared
+	# a restore point is restored like an image
+	run "$BK_JOB" --restore "${rps[1]}" dt0
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	cmp <(bk_read_device) "$BATS_TEST_TMPDIR/before-3"
+}
+
+@test "--keep on tmpfs is refused before any checkpoint" {
+	DT_BACKUP_DATA_SIZE=4M bk_setup 128
+	bk_ok
+	dt_write /dev/mapper/dt0 1000 8
+	bk_run --keep 3
+	[ "$status" -eq 1 ]
+	[[ "$bk_line" == *"--keep: the file system of $BK_IMAGE cannot share extents (cp --reflink=always: "*"); keep restore points on XFS or btrfs, or run without --keep" ]]
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_status dt0 sequence)" = 1 ]
 }

@@ -15,12 +15,18 @@ bk_setup() {
 }
 
 # bk_run [OPTIONS...]: run the job on dt0 and BK_IMAGE under bats' run;
-# its last stderr line (the summary) in bk_line.
+# its summary in bk_line: the last stdout line on success, the last stderr
+# line on failure.
 bk_run() {
 	echo "\$ dirtytrack-backup $* dt0 $BK_IMAGE"
 	run --separate-stderr timeout 600 "$BK_JOB" "$@" dt0 "$BK_IMAGE"
+	[ -z "$output" ] || echo "$output"
 	[ -z "$stderr" ] || echo "$stderr"
-	bk_line=$(tail -n 1 <<<"$stderr")
+	if [ "$status" -eq 0 ]; then
+		bk_line=$(tail -n 1 <<<"$output")
+	else
+		bk_line=$(tail -n 1 <<<"$stderr")
+	fi
 }
 
 # bk_ok [OPTIONS...]: bk_run that must succeed.
