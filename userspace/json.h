@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR MIT */
 /*
- * The one JSON writer of dirtyctl, and the UTF-8 checks that keep its
- * strings valid whatever bytes a device name holds.
+ * JSON output: the writer, the string quoting every JSON text of
+ * dirtyctl goes through, and the UTF-8 checks that keep it valid.
  */
 #ifndef DIRTYCTL_JSON_H
 #define DIRTYCTL_JSON_H
