@@ -17,6 +17,8 @@ setup() {
 }
 
 teardown() {
+	# a name dt_cleanup's `dmsetup ls` would print mangled
+	[ -z "${ODD_NAME:-}" ] || dmsetup --manglename none remove --retry "$ODD_NAME" || true
 	dt_cleanup
 }
 
@@ -128,7 +130,7 @@ known_writes() {
 # strings quoted, numbers bare, frozen_clusters null for '-'.
 status_json_matches_dmsetup() {
 	local cs clusters dirty frozen mode health uuid seq
-	read -r _ _ _ cs clusters dirty frozen mode health uuid seq <<<"$(dmsetup status dt0)"
+	read -r _ _ _ cs clusters dirty frozen mode health uuid seq _ <<<"$(dmsetup status dt0)"
 	[ "$frozen" != - ] || frozen=null
 	eq "$(jq -r '[.device, .uuid, .sequence, .cluster_sectors, .clusters, .dirty_clusters,
 		.frozen_clusters, .mode, .health, .suspended, .start_sector, .length_sectors,
@@ -531,7 +533,7 @@ status_json_matches_dmsetup() {
 	wr $((3 * 128)) 8
 	wr $((4 * 128)) 8
 	wr $((1000 * 128)) 8
-	read -r _ _ _ _ _ _ _ _ _ uuid seq <<<"$(dmsetup status dt0)"
+	read -r _ _ _ _ _ _ _ _ _ uuid seq _ <<<"$(dmsetup status dt0)"
 	eq "$seq" 1
 	dmsetup remove dt0
 	run_dirtyctl --separate-stderr 0 inspect "$MD_DEV"
@@ -760,4 +762,159 @@ $HINT"
 		no_stdout_and_stderr "dirtyctl: needs root (cannot open /dev/mapper/control)"
 	done
 	eq "$(dt_status dt0 frozen)" -
+}
+
+# ---------------------------------------------------------------- list, --export, JSON names
+
+# status_fields: dmsetup's status of dt0 into cs clusters dirty frozen mode
+# health uuid seq, and fid: the 9th field (frozen set id) or "" for '-' or
+# a target without it.
+status_fields() {
+	local rest
+	read -r _ _ _ cs clusters dirty frozen mode health uuid seq rest <<<"$(dmsetup status dt0)"
+	fid=${rest%% *}
+	[ "$fid" != - ] || fid=
+}
+
+@test "list shows every dirtytrack device with dmsetup's values and leaves other dm devices out" {
+	local cs clusters dirty frozen mode health uuid seq fid
+	dt_create dt0 128
+	wr 0 8
+	wr $((5 * 128)) 300
+	dmsetup message dt0 0 checkpoint
+	wr $((9 * 128)) 1
+	dmsetup create lin0 --table "0 2048 linear $DATA_DEV 0"
+	dt_loop_device MD1_DEV "$BATS_TEST_TMPDIR/md1.img" 1M
+	dt_loop_device DATA1_DEV "$BATS_TEST_TMPDIR/data1.img" 2M
+	dmsetup create dt1 --table "0 4096 dirtytrack $MD1_DEV $DATA1_DEV 8"
+	status_fields
+	run_dirtyctl --separate-stderr 0 list -r -b \
+		-o NAME,SIZE,CLUSTER,CLUSTERS,DIRTY,FROZEN,FROZEN-ID,MODE,HEALTH,SEQUENCE,UUID
+	eq "$stderr" ""
+	eq "${lines[0]}" "NAME SIZE CLUSTER CLUSTERS DIRTY FROZEN FROZEN-ID MODE HEALTH SEQUENCE UUID"
+	eq "$(grep '^dt0 ' <<<"$output")" \
+		"dt0 67108864 65536 1024 65536 262144 $fid $mode $health $seq $uuid"
+	[ "$dirty $frozen" = "1 4" ]
+	run_dirtyctl --separate-stderr 0 list -n -r
+	eq "$(sort <<<"$output")" "dt0 64M 64K 64K 256K $fid $mode $health
+dt1 2M 4K 0B   default ok"
+	dmsetup remove dt1
+	run_dirtyctl --separate-stderr 0 list -J -b -o NAME,SIZE,DIRTY,FROZEN,SEQUENCE
+	eq "$(jq -c '.dirtytrack' <<<"$output")" \
+		"[{\"name\":\"dt0\",\"size\":67108864,\"dirty\":65536,\"frozen\":262144,\"sequence\":$seq}]"
+	dmsetup message dt0 0 commit
+	run_dirtyctl --separate-stderr 0 list -J -o NAME,FROZEN,FROZEN-ID
+	eq "$(jq -c '.dirtytrack' <<<"$output")" '[{"name":"dt0","frozen":null,"frozen-id":null}]'
+	dmsetup remove dt0
+	run_dirtyctl --separate-stderr 0 list -n
+	no_stdout_and_stderr ""
+}
+
+@test "status --export has dmsetup's values as KEY=value lines that bash's eval reads back" {
+	local cs clusters dirty frozen mode health uuid seq fid
+	dt_create dt0 128
+	wr 0 8
+	run_dirtyctl --separate-stderr 0 status dt0 --export
+	eq "$stderr" ""
+	status_fields
+	eq "$output" "DEVICE=dt0
+UUID=$uuid
+SEQUENCE=$seq
+CLUSTER_SECTORS=128
+CLUSTERS=1024
+DIRTY_CLUSTERS=1
+FROZEN_CLUSTERS=
+FROZEN_ID=
+MODE=default
+HEALTH=ok"
+	dmsetup message dt0 0 checkpoint
+	wr $((7 * 128)) 8
+	wr $((8 * 128)) 8
+	run_dirtyctl --separate-stderr 0 status dt0 --export
+	status_fields
+	eval "$output"
+	eq "$DEVICE $UUID $SEQUENCE $CLUSTER_SECTORS $CLUSTERS $DIRTY_CLUSTERS $FROZEN_CLUSTERS $MODE $HEALTH" \
+		"dt0 $uuid $seq $cs $clusters 2 1 $mode $health"
+	eq "$FROZEN_ID" "$fid"
+}
+
+@test "status --json, list -J and dump --json are valid JSON for a dm name with invalid UTF-8 and a control byte" {
+	local node fffd=$'\xef\xbf\xbd'
+	ODD_NAME=$(printf 'dt\377\001x')
+	dmsetup --manglename none create "$ODD_NAME" \
+		--table "0 131072 dirtytrack $MD_DEV $DATA_DEV 128"
+	node=/dev/$(dmsetup --manglename none info -c --noheadings -o blkdevname "$ODD_NAME")
+	dd if=/dev/urandom of="$node" bs=4096 count=1 oflag=direct status=none
+	run_dirtyctl --separate-stderr 0 status "$node" --json
+	eq "$(jq -c .device <<<"$output")" "\"dt$fffd\\u0001x\""
+	run_dirtyctl --separate-stderr 0 list -J -o NAME,DIRTY
+	eq "$(jq -c .dirtytrack <<<"$output")" "[{\"name\":\"dt$fffd\\u0001x\",\"dirty\":\"64K\"}]"
+	run_dirtyctl --separate-stderr 0 dump "$node" --json
+	eq "$(jq -c '[.device, .extents]' <<<"$output")" \
+		"[\"dt$fffd\\u0001x\",[{\"offset\":0,\"length\":65536}]]"
+	run_dirtyctl --separate-stderr 0 status "$node" --export
+	eval "$(grep ^DEVICE= <<<"$output")"
+	eq "$DEVICE" $'dt\377\\x01x'
+}
+
+# ---------------------------------------------------------------- frozen set ids
+# These need the target with frozen set ids (issue 15: status field 9,
+# checkpoint's reply, commit/rollback <id>); they fail on a module without.
+
+@test "checkpoint prints the frozen set's id, the one status shows in field 9 and --export as FROZEN_ID" {
+	local id
+	dt_create dt0 128
+	wr 0 8
+	run_dirtyctl --separate-stderr 0 checkpoint dt0
+	eq "$stderr" ""
+	id=$output
+	[[ $id =~ ^[0-9a-f]{16}$ ]]
+	eq "$(dmsetup status dt0 | cut -d' ' -f12)" "$id"
+	run_dirtyctl --separate-stderr 0 status dt0 --export
+	[[ $output == *$'\nFROZEN_ID='"$id"$'\n'* ]]
+	run_dirtyctl --separate-stderr 0 status dt0 --json
+	eq "$(jq -r .frozen_id <<<"$output")" "$id"
+	run_dirtyctl --separate-stderr 0 list -n -r -o NAME,FROZEN-ID
+	eq "$output" "dt0 $id"
+	run_dirtyctl --separate-stderr 0 commit dt0 --id "$id"
+	eq "$(dt_status dt0 frozen) $(dmsetup status dt0 | cut -d' ' -f12)" "- -"
+	run_dirtyctl --separate-stderr 0 status dt0 --json
+	eq "$(jq -r .frozen_id <<<"$output")" null
+}
+
+@test "commit and rollback --id of a set another checkpoint replaced exit 1, say so, and change nothing" {
+	local old new
+	dt_create dt0 128
+	wr 0 8
+	run_dirtyctl 0 checkpoint dt0
+	old=$output
+	dmsetup message dt0 0 rollback
+	wr $((4 * 128)) 8
+	run_dirtyctl 0 checkpoint dt0
+	new=$output
+	[ "$old" != "$new" ]
+	run_dirtyctl --separate-stderr 1 commit dt0 --id "$old"
+	no_stdout_and_stderr "dirtyctl: dt0: the frozen set is not $old (another checkpoint took its place); nothing committed"
+	run_dirtyctl --separate-stderr 1 rollback dt0 --id "$old"
+	no_stdout_and_stderr "dirtyctl: dt0: the frozen set is not $old (another checkpoint took its place); nothing rolled back"
+	eq "$(dt_clusters dt0 frozen | dt_ranges)" "0 4"
+	eq "$(dt_status dt0 sequence)" 0
+	run_dirtyctl --separate-stderr 0 rollback dt0 --id "${new^^}"
+	eq "$(dt_status dt0 frozen)" -
+	eq "$(dt_clusters dt0 live | dt_ranges)" "0 4"
+	run_dirtyctl --separate-stderr 1 commit dt0 --id "$new"
+	no_stdout_and_stderr "dirtyctl: dt0: nothing is frozen"
+}
+
+@test "inspect shows the frozen set's id the metadata stores" {
+	local id
+	dt_create dt0 128
+	wr 0 8
+	run_dirtyctl 0 checkpoint dt0
+	id=$output
+	dmsetup remove dt0
+	run_dirtyctl --separate-stderr 0 inspect --json "$MD_DEV"
+	eq "$(jq -r .frozen_id <<<"$output")" "$id"
+	run_dirtyctl --separate-stderr 0 inspect "$MD_DEV"
+	[[ $output == *$'\nfrozen id:       '"$id"$'\n'* ]]
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 /*
- * libFuzzer harness for the status line parser and the number parsers.
+ * libFuzzer harness for the status line parser, the number parsers, the
+ * checkpoint reply and the JSON string quoting.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -32,12 +33,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(st.dirty_clusters <= st.clusters);
 		assert(!st.has_frozen || st.frozen_clusters <= st.clusters);
 		assert(strlen(st.uuid) && strlen(st.mode) && strlen(st.health));
+		assert(!st.frozen_id[0] || (st.has_frozen && strlen(st.frozen_id) == 16));
+		assert(!st.has_store ||
+		       (st.reports_snapshot && st.store_used_sectors <= st.store_sectors));
 		g.dev_sectors = g.length;
 		dt_geometry_check(&g);
 	}
 	if (!dt_parse_sectors(text, &v))
 		assert(text[0] >= '0' && text[0] <= '9');
 	dt_parse_u64(text, &v);
+	{
+		char id[DT_FROZEN_ID_LEN + 1], *q;
+		const unsigned char *u;
+		size_t n;
+
+		if (dt_parse_checkpoint_reply(text, id) == 0)
+			assert(strlen(id) == DT_FROZEN_ID_LEN);
+
+		/* a JSON string: well-formed UTF-8, no control characters */
+		q = dt_json_quote(text);
+		assert(q && q[0] == '"');
+		for (u = (const unsigned char *)q; *u; u += n) {
+			n = dt_utf8_len(u);
+			assert(n && *u >= 0x20 && *u != 0x7f);
+		}
+		free(q);
+	}
 	free(text);
 	return 0;
 }

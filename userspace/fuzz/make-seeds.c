@@ -108,6 +108,10 @@ int main(int argc, char **argv)
 			"128 1638400 12345 - default ok 1b4e28ba-2fa1-11d2-883f-0016d3cca427 7",
 			"8 100 3 42 crash_safe unclean_shutdown 1b4e28ba-2fa1-11d2-883f-0016d3cca427 1",
 			"2097152 1 1 0 default metadata_error 00000000-0000-0000-0000-000000000000 0",
+			"8 100 3 2 default ok 1b4e28ba-2fa1-11d2-883f-0016d3cca427 7 "
+			"0123456789abcdef active 640 2048",
+			"8 100 3 - default ok 1b4e28ba-2fa1-11d2-883f-0016d3cca427 7 - - - -",
+			"0123456789abcdef\n",
 			"64K",
 			"18446744073709551615",
 		};

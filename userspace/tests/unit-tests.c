@@ -2686,29 +2686,48 @@ static void test_fake_status(void)
 /* The EXAMPLES of dirtyctl(8), run as printed (tests/man-recipes.sh)  */
 /* ------------------------------------------------------------------ */
 
-static void man_recipe(const char *recipe, const char *scenario, const char *name)
+/* Runs the shell test @cmd: 0 passes, 77 skips, anything else fails. */
+static void shell_test(const char *cmd, const char *name)
 {
-	char cmd[256];
+	char line[512];
 	int status;
 
-	snprintf(cmd, sizeof(cmd), "sh tests/man-recipes.sh dirtyctl.8 %s %s 2>%s/recipe.err",
-		 recipe, scenario, tmpdir);
+	snprintf(line, sizeof(line), "%s 2>%s/shell-test.err", cmd, tmpdir);
 	fflush(tap);
-	status = system(cmd);
+	status = system(line);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
-		skip("ddrescue not found", "%s", name);
+		skip("a tool it needs is missing", "%s", name);
 		return;
 	}
 	begin();
 	if (!CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		char path[128], *err;
 
-		snprintf(path, sizeof(path), "%s/recipe.err", tmpdir);
+		snprintf(path, sizeof(path), "%s/shell-test.err", tmpdir);
 		err = slurp(path);
 		tprintf("#     %s", err ? err : "(no message)\n");
 		free(err);
 	}
 	end("%s", name);
+}
+
+static void man_recipe(const char *recipe, const char *scenario, const char *name)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "sh tests/man-recipes.sh dirtyctl.8 %s %s", recipe, scenario);
+	shell_test(cmd, name);
+}
+
+static void test_bash_completion(void)
+{
+	if (!command_exists("bash")) {
+		skip("bash not found", "bash completion");
+		return;
+	}
+	shell_test("bash tests/completion.sh dirtyctl.bash-completion",
+		   "bash completion offers commands, each command's options, list columns "
+		   "and dirtytrack devices");
 }
 
 static void test_man_recipes(void)
@@ -2820,6 +2839,7 @@ static const struct {
 	{ test_fake_dump_output_eacces, "fake" },
 	{ test_fake_status, "fake" },
 	{ test_man_recipes, "recipe" },
+	{ test_bash_completion, "recipe" },
 };
 
 static void remove_tmpdir(void)
