@@ -700,3 +700,20 @@ mode_of() {
 	# the log has the summary only
 	[ "$(grep -c copying "$IMG.log")" -eq 0 ]
 }
+
+@test "--dry-run after an interrupted run: says it would roll the checkpoint back, leaves it" {
+	backup
+	some_writes
+	FAKE_DT_KILL=dump run backup_in_own_group
+	[ "$status" -eq 137 ]
+	fake_write 6000 16
+	run --separate-stderr backup --dry-run
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	# the frozen 4 extents and the live one
+	[[ "$output" == *": dry run: would run incremental, after rolling back the checkpoint of an interrupted run ("*"), 5 extents, "*" bytes as of now; nothing changed" ]]
+	[ -e "$FAKE_DT/frozen" ]
+	[ "$(state pending)" = checkpoint ]
+	run backup
+	[ "$status" -eq 0 ]
+	image_equals_device
+}
