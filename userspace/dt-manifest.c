@@ -92,6 +92,8 @@ static void usage(FILE *f)
 	      "     --sample N              check: N clean clusters at random (default 1024)\n"
 	      "     --seed N                check: seed of the sample\n"
 	      "     --dirty-extents FILE    check: the dirty byte extents, instead of asking dirtyctl\n"
+	      "     --stale-ok              update: the caller marked it stale itself before\n"
+	      "                              writing the image, and the extents list every change\n"
 	      " -q, --quiet                 no note when a manifest is rebuilt\n"
 	      " -h, --help                  display this help\n"
 	      " -V, --version               display version\n\n"
@@ -139,6 +141,7 @@ struct opts {
 	uint64_t seed;
 	int has_seed;
 	int quiet;
+	int stale_ok;
 };
 
 /* ------------------------------------------------------------------ */
@@ -339,7 +342,7 @@ static int load_trusted(const struct opts *o, const char *path, uint64_t size,
 		return -2;
 	}
 	*why = NULL;
-	if (m->h.flags & DTM_FLAG_STALE)
+	if ((m->h.flags & DTM_FLAG_STALE) && !o->stale_ok)
 		*why = "stale: an update of the image was interrupted or is in progress";
 	else if (size && m->h.data_bytes != size) {
 		snprintf(msg, sizeof(msg), "made for %" PRIu64 " bytes of data, the image has %" PRIu64,
@@ -629,6 +632,7 @@ static int cmd_show(const struct opts *o)
 {
 	char uuid[37], root[2 * DTM_MAX_HASH + 1];
 	const char *why;
+	struct stat st;
 	struct dtm m;
 	int r = dtm_load(o->manifest, &m, &why);
 
@@ -648,7 +652,16 @@ static int cmd_show(const struct opts *o)
 		printf("uuid: -\nsequence: -\n");
 	printf("stale: %s\nroot: %s\n", m.h.flags & DTM_FLAG_STALE ? "yes" : "no", root);
 	dtm_free(&m);
-	return fflush(stdout) ? EXIT_FAILURE : EXIT_SUCCESS;
+	/* Trusted for IMAGE (its size, when it is a file) and the expectations? */
+	if (stat(o->args[0], &st) || !S_ISREG(st.st_mode))
+		st.st_size = 0;
+	r = load_trusted(o, o->manifest, (uint64_t)st.st_size, &m, &why);
+	if (!r)
+		dtm_free(&m);
+	printf("trusted: %s%s%s\n", r ? "no (" : "yes", r ? why : "", r ? ")" : "");
+	if (fflush(stdout))
+		return EXIT_FAILURE;
+	return r ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1177,7 +1190,7 @@ static const struct command commands[] = {
 
 enum {
 	OPT_UUID = 256, OPT_SEQUENCE, OPT_EXPECT_UUID, OPT_EXPECT_SEQUENCE, OPT_ALL,
-	OPT_SAMPLE, OPT_SEED, OPT_DIRTY,
+	OPT_SAMPLE, OPT_SEED, OPT_DIRTY, OPT_STALE_OK,
 };
 
 int main(int argc, char **argv)
@@ -1196,6 +1209,7 @@ int main(int argc, char **argv)
 		{ "sample", required_argument, NULL, OPT_SAMPLE },
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "dirty-extents", required_argument, NULL, OPT_DIRTY },
+		{ "stale-ok", no_argument, NULL, OPT_STALE_OK },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1267,6 +1281,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_DIRTY:
 			o.dirty_extents = a;
+			break;
+		case OPT_STALE_OK:
+			o.stale_ok = 1;
 			break;
 		case 'q':
 			o.quiet = 1;
