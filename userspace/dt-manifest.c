@@ -799,7 +799,18 @@ static int cmd_verify(const struct opts *o)
 
 static int cmd_changed(const struct opts *o)
 {
-	return compare_source(o, o->args[0], o->args[1], 1, 0, o->format);
+	char *path = NULL;
+	int ret;
+
+	/* A bare dm name, as dirtyctl takes it. */
+	if (!strchr(o->args[0], '/') && access(o->args[0], F_OK) &&
+	    asprintf(&path, "/dev/mapper/%s", o->args[0]) < 0) {
+		warnx("out of memory");
+		return EXIT_TROUBLE;
+	}
+	ret = compare_source(o, path ? path : o->args[0], o->args[1], 1, 0, o->format);
+	free(path);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1151,6 +1162,8 @@ static int cmd_check(const struct opts *o)
 		goto out;
 	warnx("%s: %" PRIu64 " of %" PRIu64 " clean clusters checked, %" PRIu64
 	      " changed without being marked dirty", dev, ck.checked, clean, reported);
+	if (reported)
+		warnx("%s: the backup image lacks these changes: make a full copy", dev);
 	ret = reported ? EXIT_DIFFER : EXIT_SUCCESS;
 out:
 	scanner_free(&sc);
