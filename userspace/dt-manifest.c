@@ -25,6 +25,8 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,6 +186,9 @@ static int source_open(struct source *s, const char *name, int direct)
 	} else if (S_ISREG(st.st_mode)) {
 		s->size = (uint64_t)st.st_size;
 		posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		/* Whole images are read past the cache: what is on disk is verified. */
+		if (direct)
+			s->direct_fd = open(name, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	} else {
 		warnx("%s is neither a regular file nor a block device", name);
 		return -1;
@@ -233,12 +238,22 @@ static int source_read(struct source *s, unsigned char *buf, size_t len, uint64_
 /* Called with each cluster's hash, in ascending order. */
 typedef int (*cluster_fn)(void *ctx, uint64_t cluster, const unsigned char *hash);
 
+/*
+ * Reads and hashes a range of clusters.  Over more than one chunk a reader
+ * thread fills one buffer while the caller hashes the other, so that the
+ * hashing hides behind the reading (or the other way round).
+ */
 struct scanner {
 	struct source *src;
 	struct dtm *m;			/* geometry and algorithm */
 	struct dtm_hasher *hs;
-	unsigned char *buf;
+	unsigned char *bufs[2];
 	size_t buf_len;
+	/* the reader thread of one scan() */
+	uint64_t first, end, per;
+	int read_ret[2];
+	int stop;
+	sem_t full[2], empty[2];
 };
 
 static int scanner_init(struct scanner *sc, struct source *src, struct dtm *m)
@@ -253,8 +268,8 @@ static int scanner_init(struct scanner *sc, struct source *src, struct dtm *m)
 		warnx("libcrypto does not offer %s", dtm_algorithm_name(m->h.algorithm));
 		return -1;
 	}
-	if (posix_memalign((void **)&sc->buf, ALIGN_BYTES, sc->buf_len)) {
-		sc->buf = NULL;
+	if (posix_memalign((void **)&sc->bufs[0], ALIGN_BYTES, sc->buf_len) ||
+	    posix_memalign((void **)&sc->bufs[1], ALIGN_BYTES, sc->buf_len)) {
 		warnx("out of memory");
 		return -1;
 	}
@@ -264,37 +279,106 @@ static int scanner_init(struct scanner *sc, struct source *src, struct dtm *m)
 static void scanner_free(struct scanner *sc)
 {
 	dtm_hasher_free(sc->hs);
-	free(sc->buf);
+	free(sc->bufs[0]);
+	free(sc->bufs[1]);
 }
 
-/* Hash clusters [first, first + nr) of the source, calling @fn for each. */
-static int scan(struct scanner *sc, uint64_t first, uint64_t nr, cluster_fn fn, void *ctx)
+/* Bytes of the chunk of at most @per clusters from cluster @c on. */
+static size_t chunk_len(const struct scanner *sc, uint64_t c, uint64_t n)
 {
-	struct dtm *m = sc->m;
-	uint64_t cb = dtm_cluster_bytes(m), per = sc->buf_len / cb, c = first, end = first + nr;
+	uint64_t cb = dtm_cluster_bytes(sc->m), off = c * cb;
+
+	return (size_t)((c + n) * cb > sc->m->h.data_bytes ? sc->m->h.data_bytes - off : n * cb);
+}
+
+static void *reader(void *arg)
+{
+	struct scanner *sc = arg;
+	uint64_t cb = dtm_cluster_bytes(sc->m), c;
+	unsigned int k = 0;
+
+	for (c = sc->first; c < sc->end; c += sc->per, k ^= 1) {
+		uint64_t n = sc->end - c < sc->per ? sc->end - c : sc->per;
+
+		while (sem_wait(&sc->empty[k]))
+			;
+		if (__atomic_load_n(&sc->stop, __ATOMIC_ACQUIRE)) {
+			sem_post(&sc->full[k]);
+			break;
+		}
+		sc->read_ret[k] = source_read(sc->src, sc->bufs[k], chunk_len(sc, c, n), c * cb);
+		sem_post(&sc->full[k]);
+		if (sc->read_ret[k])
+			break;
+	}
+	return NULL;
+}
+
+static int hash_chunk(struct scanner *sc, const unsigned char *buf, uint64_t c, uint64_t n,
+		      cluster_fn fn, void *ctx)
+{
+	uint64_t cb = dtm_cluster_bytes(sc->m), i;
 	unsigned char hash[DTM_MAX_HASH];
 	int ret;
 
-	while (c < end) {
-		uint64_t n = end - c < per ? end - c : per, off = c * cb, i;
-		uint64_t len = (c + n) * cb > m->h.data_bytes ? m->h.data_bytes - off : n * cb;
-
-		if (source_read(sc->src, sc->buf, (size_t)len, off))
+	for (i = 0; i < n; i++) {
+		if (dtm_hash(sc->hs, buf + i * cb, (size_t)dtm_cluster_len(sc->m, c + i), hash)) {
+			warnx("libcrypto failed to hash %s", sc->src->name);
 			return -1;
-		for (i = 0; i < n; i++) {
-			uint64_t l = dtm_cluster_len(m, c + i);
-
-			if (dtm_hash(sc->hs, sc->buf + i * cb, (size_t)l, hash)) {
-				warnx("libcrypto failed to hash %s", sc->src->name);
-				return -1;
-			}
-			ret = fn(ctx, c + i, hash);
-			if (ret)
-				return ret;
 		}
-		c += n;
+		ret = fn(ctx, c + i, hash);
+		if (ret)
+			return ret;
 	}
 	return 0;
+}
+
+/* Hash clusters [first, first + nr) of the source, calling @fn for each, in order. */
+static int scan(struct scanner *sc, uint64_t first, uint64_t nr, cluster_fn fn, void *ctx)
+{
+	uint64_t per = sc->buf_len / dtm_cluster_bytes(sc->m), c, end = first + nr;
+	unsigned int k = 0;
+	pthread_t thread;
+	int ret = 0;
+
+	if (nr <= per) {
+		if (nr && source_read(sc->src, sc->bufs[0], chunk_len(sc, first, nr),
+				      first * dtm_cluster_bytes(sc->m)))
+			return -1;
+		return nr ? hash_chunk(sc, sc->bufs[0], first, nr, fn, ctx) : 0;
+	}
+	sc->first = first;
+	sc->end = end;
+	sc->per = per;
+	sc->stop = 0;
+	sem_init(&sc->full[0], 0, 0);
+	sem_init(&sc->full[1], 0, 0);
+	sem_init(&sc->empty[0], 0, 1);
+	sem_init(&sc->empty[1], 0, 1);
+	if (pthread_create(&thread, NULL, reader, sc)) {
+		warnx("cannot start a reader thread");
+		return -1;
+	}
+	for (c = first; c < end && !ret; c += per, k ^= 1) {
+		uint64_t n = end - c < per ? end - c : per;
+
+		while (sem_wait(&sc->full[k]))
+			;
+		ret = sc->read_ret[k] ? -1 : hash_chunk(sc, sc->bufs[k], c, n, fn, ctx);
+		sem_post(&sc->empty[k]);
+	}
+	if (ret) {
+		/* Let a reader waiting for a buffer see the stop and leave. */
+		__atomic_store_n(&sc->stop, 1, __ATOMIC_RELEASE);
+		sem_post(&sc->empty[0]);
+		sem_post(&sc->empty[1]);
+	}
+	pthread_join(thread, NULL);
+	sem_destroy(&sc->full[0]);
+	sem_destroy(&sc->full[1]);
+	sem_destroy(&sc->empty[0]);
+	sem_destroy(&sc->empty[1]);
+	return ret;
 }
 
 static int store_leaf(void *ctx, uint64_t cluster, const unsigned char *hash)
@@ -418,7 +502,7 @@ static int cmd_build(const struct opts *o)
 	struct source src;
 	int ret;
 
-	if (source_open(&src, o->args[0], 0)) {
+	if (source_open(&src, o->args[0], 1)) {
 		source_close(&src);
 		return EXIT_FAILURE;
 	}
@@ -794,7 +878,7 @@ out_src:
 
 static int cmd_verify(const struct opts *o)
 {
-	return compare_source(o, o->args[0], o->manifest, 0, 1, DT_FORMAT_BYTES);
+	return compare_source(o, o->args[0], o->manifest, 1, 1, DT_FORMAT_BYTES);
 }
 
 static int cmd_changed(const struct opts *o)

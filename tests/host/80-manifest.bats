@@ -52,6 +52,21 @@ trusted() {
 	[ "$output" = "2097152 1536" ]
 }
 
+@test "verify over many read chunks (a reader thread) names clusters in every chunk" {
+	head -c $((20 * 1024 * 1024 + 512)) /dev/urandom >"$IMG"
+	"$DTM" build "$IMG"
+	flip 5
+	flip $((9 * 1024 * 1024 + 3))
+	flip $((20 * 1024 * 1024 + 511))
+	run --separate-stderr "$DTM" verify "$IMG"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$(printf '0 65536\n9437184 65536\n20971520 512')" ]
+	# and a rebuild from the damaged image is what update gives it
+	"$DTM" build "$IMG" -m "$T/fresh"
+	printf '0 1\n9437187 1\n20971520 512\n' | "$DTM" update "$IMG" --extents -
+	cmp "$IMG.manifest" "$T/fresh"
+}
+
 @test "update rehashes only the listed extents and verify then passes" {
 	"$DTM" build "$IMG" --uuid "$UUID" --sequence 1
 	flip 70000
