@@ -1071,10 +1071,12 @@ static int live_dirty(const char *dev, const struct live *l, const struct dtm *m
 
 	for (set = 0; set < 1 + l->frozen; set++) {
 		char *argv[] = { (char *)dirtyctl(), (char *)"dump", (char *)dev,
-				 (char *)"--format", (char *)"bytes", (char *)"-o", path,
-				 set ? (char *)"--frozen" : NULL, NULL };
+				 (char *)"--frozen", (char *)"--format", (char *)"bytes",
+				 (char *)"-o", path, NULL };
 		char *out;
 
+		if (!set)	/* the live set: no --frozen */
+			memmove(&argv[3], &argv[4], 5 * sizeof(argv[0]));
 		snprintf(path, sizeof(path), "%s/dump%d", tmpdir, set);
 		if (run_capture(argv, &out)) {
 			free(out);

@@ -309,3 +309,31 @@ state() {
 	"$ROOT/scripts/dirtytrack-backup" --verify "$BIMG"
 	cmp "$LOOP" "$BIMG"
 }
+
+@test "check asks dirtyctl for the live set: a write that bypassed tracking is reported, a marked one is not" {
+	job_setup
+	backup 2>/dev/null
+	fake_write 100 8 # tracked: marked in the live set
+	run --separate-stderr "$DTM" check "$LOOP" "$BIMG.manifest" --all
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; false; }
+	[[ "$stderr" == *"63 of 63 clean clusters checked, 0 changed"* ]]
+	# a write that the target never saw
+	dd if=/dev/urandom of="$LOOP" bs=512 seek=5000 count=1 oflag=direct conv=notrunc status=none
+	run --separate-stderr "$DTM" check "$LOOP" "$BIMG.manifest" --all
+	[ "$status" -eq 1 ]
+	[ "$output" = "$LOOP: cluster at 2555904 (65536 bytes) changed but is not marked dirty: a write bypassed tracking" ]
+	# a sample of 1 cluster of 63 reports nothing or that cluster
+	run --separate-stderr "$DTM" check "$LOOP" "$BIMG.manifest" --sample 1 --seed 3
+	[[ "$stderr" == *" of 63 clean clusters checked"* ]]
+	# the frozen set of a run in progress counts as dirty too
+	"$DIRTYCTL" mark "$LOOP" 5000 1
+	"$DIRTYCTL" checkpoint "$LOOP"
+	run --separate-stderr "$DTM" check "$LOOP" "$BIMG.manifest" --all
+	[ "$status" -eq 0 ] || { echo "$output $stderr"; false; }
+	"$DIRTYCTL" rollback "$LOOP"
+	# a manifest of another point of the history is refused
+	echo 7 >"$FAKE_DT/sequence"
+	run --separate-stderr "$DTM" check "$LOOP" "$BIMG.manifest" --all
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not of the device's current history"* ]]
+}
