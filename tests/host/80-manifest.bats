@@ -277,6 +277,14 @@ state() {
 	[[ "$stderr" == *"does not exist"* ]]
 	run "$ROOT/scripts/dirtytrack-backup" --verify "$T/never-backed-up.img"
 	[ "$status" -eq 2 ]
+	# a run in progress holds the lock: not a verdict on the image
+	backup 2>/dev/null
+	exec {fd}>>"$BIMG.lock"
+	flock "$fd"
+	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" --verify "$BIMG"
+	exec {fd}>&-
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"cannot verify while a backup run holds"* ]]
 }
 
 @test "after an unclean shutdown the run copies only the clusters whose hash differs" {
