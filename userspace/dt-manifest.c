@@ -654,7 +654,6 @@ static int cmd_update(const struct opts *o)
 	struct source src;
 	struct dtm m;
 	const char *why;
-	uint64_t hashed = 0;
 	size_t i;
 	int ret = EXIT_FAILURE, r;
 
@@ -685,14 +684,12 @@ static int cmd_update(const struct opts *o)
 			warnx("libcrypto failed");
 			goto out;
 		}
-		hashed += rs.r[i].nr;
 	}
 	m.h.flags &= ~DTM_FLAG_STALE;
 	set_identity(&m, o);
 	if (!save(&m, o->manifest))
 		ret = EXIT_SUCCESS;
 out:
-	(void)hashed;
 	scanner_free(&sc);
 	free(rs.r);
 	dtm_free(&m);
@@ -1214,13 +1211,24 @@ static int cmd_check(const struct opts *o)
 	seed = seed ? seed : 1;
 	pick = o->all || o->sample >= clean ? UINT64_MAX :
 		(uint64_t)((double)o->sample / (double)clean * (double)UINT64_MAX);
-	for (c = 0; c < m.h.clusters; c++) {
-		if (in_ranges(&dirty, c))
-			continue;
-		if (pick != UINT64_MAX && xorshift(&seed) > pick)
-			continue;
-		if (scan(&sc, c, 1, check_leaf, &ck))
-			goto out;
+	if (pick == UINT64_MAX) {
+		/* Every clean cluster: the runs between dirty ranges, in large reads. */
+		for (c = 0, i = 0; c < m.h.clusters; i++) {
+			uint64_t to = i < dirty.n ? dirty.r[i].first : m.h.clusters;
+
+			if (to > c && scan(&sc, c, to - c, check_leaf, &ck))
+				goto out;
+			if (i >= dirty.n)
+				break;
+			c = dirty.r[i].first + dirty.r[i].nr;
+		}
+	} else {
+		for (c = 0; c < m.h.clusters; c++) {
+			if (in_ranges(&dirty, c) || xorshift(&seed) > pick)
+				continue;
+			if (scan(&sc, c, 1, check_leaf, &ck))
+				goto out;
+		}
 	}
 	if (live && ck.nbad) {
 		/*
