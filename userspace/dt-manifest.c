@@ -761,7 +761,7 @@ struct differ {
 };
 
 static int differ_init(struct differ *df, struct dtm *m, enum dt_format fmt,
-		       const char *name)
+		       const char *name, const char *comment)
 {
 	memset(df, 0, sizeof(*df));
 	df->m = m;
@@ -778,6 +778,7 @@ static int differ_init(struct differ *df, struct dtm *m, enum dt_format fmt,
 	df->d.format = fmt;
 	df->d.geo = &df->geo;
 	df->d.device = name;
+	df->d.comment = comment;
 	dt_dump_begin(&df->d);
 	return 0;
 }
@@ -852,7 +853,8 @@ static int compare_source(const struct opts *o, const char *data, const char *pa
 		      src.size, m.h.data_bytes);
 		goto out_m;
 	}
-	if (scanner_init(&sc, &src, &m) || differ_init(&df, &m, fmt, data))
+	if (scanner_init(&sc, &src, &m) ||
+	    differ_init(&df, &m, fmt, data, "dt-manifest: clusters that differ from the manifest"))
 		goto out;
 	df.per_cluster = per_cluster;
 	if (scan(&sc, 0, m.h.clusters, compare_leaf, &df)) {
@@ -927,7 +929,8 @@ static int cmd_diff(const struct opts *o)
 		      o->args[0], o->args[1]);
 		goto out;
 	}
-	if (differ_init(&df, &a, o->format, o->args[1]))
+	if (differ_init(&df, &a, o->format, o->args[1],
+			"dt-manifest diff: clusters whose hashes differ between two manifests"))
 		goto out;
 	if (dtm_diff(&a, &b, diff_cluster, &df)) {
 		differ_end(&df);
