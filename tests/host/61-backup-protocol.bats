@@ -129,8 +129,9 @@ state() {
 	image_equals_device
 }
 
-@test "an unclean shutdown is copied in full by the incremental run, which says why" {
+@test "an unclean shutdown without a manifest is copied in full by the incremental run, which says why" {
 	backup
+	rm "$IMG.manifest"
 	echo unclean_shutdown >"$FAKE_DT/health"
 	seq 0 1024 >"$FAKE_DT/live"
 	run --separate-stderr backup

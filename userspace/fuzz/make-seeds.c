@@ -84,10 +84,44 @@ static void encoded_reply_seeds(void)
 	reply_seed(40 * 64 - 2, 0, 1, pages);
 }
 
+/* A manifest header (Documentation/manifest.md) and zero leaves; the
+ * fuzzer's control byte 3 seals the checksum and the root. */
+static void manifest_seed(uint16_t alg, uint32_t cs, uint64_t data_bytes, uint32_t flags)
+{
+	uint64_t clusters = (data_bytes + cs * 512ULL - 1) / (cs * 512ULL);
+	size_t len = 1 + 512 + clusters * 32;
+	unsigned char *buf = calloc(1, len), *h = buf + 1;
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (!buf)
+		exit(1);
+	buf[0] = 3;
+	memcpy(h, "DTMANIF", 8);
+	v32 = htole32(1); memcpy(h + 8, &v32, 4);
+	v32 = htole32(512); memcpy(h + 12, &v32, 4);
+	v16 = htole16(alg); memcpy(h + 16, &v16, 2);
+	v16 = htole16(32); memcpy(h + 18, &v16, 2);
+	v32 = htole32(flags); memcpy(h + 20, &v32, 4);
+	v32 = htole32(cs); memcpy(h + 24, &v32, 4);
+	v64 = htole64(data_bytes); memcpy(h + 32, &v64, 8);
+	v64 = htole64(clusters); memcpy(h + 40, &v64, 8);
+	if (flags & 2) {
+		memset(h + 48, 0xab, 16);
+		v64 = htole64(7); memcpy(h + 64, &v64, 8);
+	}
+	v64 = htole64(512); memcpy(h + 72, &v64, 8);
+	for (v64 = 0; v64 < clusters * 32; v64++)
+		h[512 + v64] = (unsigned char)(v64 * 7);
+	put_seed(buf, len);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: make-seeds superblock|reply|status DIR\n");
+		fprintf(stderr, "usage: make-seeds superblock|reply|status|manifest DIR\n");
 		return 2;
 	}
 	dir = argv[2];
@@ -119,6 +153,12 @@ int main(int argc, char **argv)
 
 		for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 			put_seed(lines[i], strlen(lines[i]));
+	} else if (!strcmp(argv[1], "manifest")) {
+		manifest_seed(1, 128, 65536 * 3, 0);
+		manifest_seed(1, 8, 4096 * 5 + 512, 2);
+		manifest_seed(2, 1, 512 * 7, 2);
+		manifest_seed(1, 65536, 512, 1);
+		manifest_seed(2, 16, 8192 * 64, 0);
 	} else {
 		fprintf(stderr, "make-seeds: unknown fuzzer %s\n", argv[1]);
 		return 2;
