@@ -1004,27 +1004,27 @@ static int run_capture(char *const argv[], char **out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* The value of "key": in a flat JSON object, unquoted, into @v. */
-static int json_field(const char *json, const char *key, char *v, size_t size)
+/*
+ * The value of KEY in `dirtyctl status --export` output (KEY=value lines),
+ * into @v.  The values read here (uuid, numbers) need no shell unquoting.
+ */
+static int export_field(const char *out, const char *key, char *v, size_t size)
 {
-	char pat[64];
-	const char *p, *e;
+	size_t klen = strlen(key);
+	const char *p = out, *e;
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	if (!p)
-		return -1;
-	p += strlen(pat);
-	while (*p == ' ')
-		p++;
-	if (*p == '"')
-		p++;
-	e = p + strcspn(p, "\",}\n");
-	if ((size_t)(e - p) >= size)
-		return -1;
-	memcpy(v, p, (size_t)(e - p));
-	v[e - p] = '\0';
-	return 0;
+	for (; *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, "\n");
+		if ((size_t)(e - p) > klen && !strncmp(p, key, klen) && p[klen] == '=') {
+			p += klen + 1;
+			if ((size_t)(e - p) >= size)
+				return -1;
+			memcpy(v, p, (size_t)(e - p));
+			v[e - p] = '\0';
+			return 0;
+		}
+	}
+	return -1;
 }
 
 struct live {
@@ -1042,7 +1042,7 @@ static const char *dirtyctl(void)
 
 static int live_status(const char *dev, struct live *l)
 {
-	char *argv[] = { (char *)dirtyctl(), (char *)"status", (char *)dev, (char *)"--json", NULL };
+	char *argv[] = { (char *)dirtyctl(), (char *)"status", (char *)dev, (char *)"--export", NULL };
 	char *out, v[64];
 	int r = run_capture(argv, &out);
 
@@ -1051,14 +1051,14 @@ static int live_status(const char *dev, struct live *l)
 		free(out);
 		return -1;
 	}
-	r = json_field(out, "uuid", v, sizeof(v)) || dtm_parse_uuid(v, l->uuid) ||
-	    json_field(out, "sequence", v, sizeof(v)) ||
+	r = export_field(out, "UUID", v, sizeof(v)) || dtm_parse_uuid(v, l->uuid) ||
+	    export_field(out, "SEQUENCE", v, sizeof(v)) ||
 	    parse_u64_range(v, v + strlen(v), &l->sequence) ||
-	    json_field(out, "frozen_clusters", v, sizeof(v));
-	l->frozen = !r && strcmp(v, "null");
+	    export_field(out, "FROZEN_CLUSTERS", v, sizeof(v));
+	l->frozen = !r && *v;
 	free(out);
 	if (r)
-		warnx("%s: unexpected output of %s status --json", dev, argv[0]);
+		warnx("%s: unexpected output of %s status --export", dev, argv[0]);
 	return r ? -1 : 0;
 }
 

@@ -296,7 +296,7 @@ state() {
 	seq 0 1023 >"$FAKE_DT/live"
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *": incremental (unclean shutdown: every cluster is dirty; copied only the clusters whose hash differs from the manifest), 2 extents, 327680 bytes copied, "* ]]
+	[[ "$output" == *": incremental (unclean shutdown: every cluster is dirty; copied only the clusters whose hash differs from the manifest), 2 extents, 327680 bytes copied, "* ]]
 	cmp "$LOOP" "$BIMG"
 	"$ROOT/scripts/dirtytrack-backup" --verify "$BIMG"
 }
@@ -313,7 +313,7 @@ state() {
 	[ "$status" -eq 2 ]
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$stderr" == *"manifest backup.img.manifest rebuilt: stale"* ]]
+	[[ "$output" == *"manifest backup.img.manifest rebuilt: stale"* ]]
 	"$ROOT/scripts/dirtytrack-backup" --verify "$BIMG"
 	cmp "$LOOP" "$BIMG"
 }
