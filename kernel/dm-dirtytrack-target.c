@@ -42,6 +42,14 @@ MODULE_PARM_DESC(metadata_hold_seconds,
 		 "Seconds writes are held while their metadata cannot be written, then failed (default 30)");
 
 /*
+ * The largest bitmap a table may ask for: kvmalloc() refuses, with a
+ * warning, above INT_MAX bytes, and every bit number must fit in an
+ * unsigned long (a 32-bit machine).  dt_bit() and dt_bitmap_bytes() rely
+ * on it.
+ */
+#define DT_MAX_BITMAP_BYTES min_t(u64, INT_MAX, ULONG_MAX / 8)
+
+/*
  * A set of clusters: one bit per cluster in the on-disk byte order (cluster
  * c is bit c % 8 of byte c / 8), so the buffer goes to disk as it is.
  */
@@ -181,15 +189,20 @@ struct dt_per_bio {
 /* Bitmaps                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Byte-order independent bit numbers, as in asm-generic/bitops/le.h. */
+/*
+ * Byte-order independent bit numbers, as in asm-generic/bitops/le.h.  No
+ * truncation: the table load refuses bitmaps of more than
+ * DT_MAX_BITMAP_BYTES, so every cluster number fits in an unsigned long.
+ */
 static inline unsigned long dt_bit(u64 cluster)
 {
 	return (unsigned long)cluster ^ BITOP_LE_SWIZZLE;
 }
 
+/* The bitmap size in bytes; fits a size_t (see DT_MAX_BITMAP_BYTES). */
 static size_t dt_bitmap_bytes(u64 nr_clusters)
 {
-	return dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE;
+	return (size_t)(dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE);
 }
 
 static void dt_bitmap_drained(struct percpu_ref *ref)
@@ -220,9 +233,11 @@ static struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters, bool durable)
 		kfree(bm);
 		return NULL;
 	}
-	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters),
+			    GFP_KERNEL | __GFP_NOWARN);
 	if (durable)
-		bm->durable = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+		bm->durable = kvzalloc(dt_bitmap_bytes(nr_clusters),
+				       GFP_KERNEL | __GFP_NOWARN);
 	if (!bm->bits || (durable && !bm->durable)) {
 		dt_bitmap_free(bm);
 		return NULL;
@@ -1360,6 +1375,16 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dt->cluster_sectors = cs;
 	dt->cluster_shift = __ffs(cs);
 	dt->nr_clusters = dt_nr_clusters(ti->len, cs);
+	if (dt_bitmap_blocks(dt->nr_clusters) * DT_BLOCK_SIZE >
+	    DT_MAX_BITMAP_BYTES) {
+		DMERR("bitmap of %llu clusters needs %llu bytes, above the %llu this machine allows",
+		      dt->nr_clusters,
+		      dt_bitmap_blocks(dt->nr_clusters) * DT_BLOCK_SIZE,
+		      (unsigned long long)DT_MAX_BITMAP_BYTES);
+		ti->error = "Bitmap too large for this machine";
+		r = -EINVAL;
+		goto bad;
+	}
 
 	as.argc = argc - 3;
 	as.argv = argv + 3;

@@ -517,3 +517,15 @@ refused_on_other_id() {
 @test "crash_safe: commit and rollback with another identity are refused" {
 	refused_on_other_id 1 crash_safe
 }
+
+# ------------------------------------------------------------- bitmap size
+
+@test "a bitmap larger than the machine allows is refused without a kernel warning" {
+	# 2^38 sectors of 8-sector clusters: a 4 GiB bitmap
+	local size=$((1 << 38))
+	dmsetup create bigmd --table "0 $size zero"
+	dmsetup create bigdata --table "0 $size zero"
+	dmsetup_expect_error "0 $size dirtytrack /dev/mapper/bigmd /dev/mapper/bigdata 8" \
+		"Bitmap too large for this machine"
+	dmesg_since_mark | grep -q "needs 4294967296 bytes"
+}
