@@ -220,7 +220,7 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
  *   <epoch> <first_group> <nr_groups> <payload>
  * (the three numbers in decimal, each followed by one space, also when the
  * payload is empty) where <epoch> (up to 64 bits) changes whenever the sets
- * are swapped, cleared or merged
+ * are swapped, cleared or merged, and across a table reload or a resume
  * (a reader that sees it change between pages must start again), and
  * <payload> encodes nr_groups groups, as many as fit in the reply buffer:
  *   16 lowercase hex digits   one group, its 8 bytes in ascending order

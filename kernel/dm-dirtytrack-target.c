@@ -118,7 +118,8 @@ struct dirtytrack {
 	struct dt_bitmap *frozen;
 	/*
 	 * Changes whenever 'live' is replaced or merged into, and at every
-	 * load; read and written under 'lock'.
+	 * load (seeded from the stored generation, so it changes across a
+	 * table reload too); read and written under 'lock'.
 	 */
 	u64 epoch;
 	unsigned long flags;	/* DT_F_*, atomic bit ops */
@@ -1145,6 +1146,12 @@ static int dt_load(struct dirtytrack *dt)
 		return -EINVAL;
 	}
 	grown = info.data_sectors < dt->ti->len;
+	/*
+	 * Every activation that changed a set stored a newer generation
+	 * before it gave up the metadata: epochs of this load never repeat
+	 * one a reader may have seen from an earlier instance.
+	 */
+	dt->epoch = max(dt->epoch, info.generation << 32);
 
 	spin_lock(&dt->state_lock);
 	dt->sb = info;

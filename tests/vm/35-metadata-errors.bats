@@ -518,6 +518,24 @@ refused_on_other_id() {
 	refused_on_other_id 1 crash_safe
 }
 
+# -------------------------------------------------------------------- epoch
+
+@test "the bitmap epoch changes across a table reload" {
+	mdx
+	dtx_create
+	write_once 1
+	local e1 e2
+	e1=$(dmsetup message dt0 0 bitmap live 0 | cut -d' ' -f1)
+	dmsetup table dt0 | dmsetup load dt0
+	dmsetup resume dt0
+	e2=$(dmsetup message dt0 0 bitmap live 0 | cut -d' ' -f1)
+	echo "epoch $e1 then $e2"
+	[ "$e1" != "$e2" ]
+	dmsetup suspend dt0
+	dmsetup resume dt0
+	[ "$(dmsetup message dt0 0 bitmap live 0 | cut -d' ' -f1)" != "$e2" ]
+}
+
 # ------------------------------------------------------------- bitmap size
 
 @test "a bitmap larger than the machine allows is refused without a kernel warning" {
