@@ -76,8 +76,9 @@ struct dt_disk_superblock {
 	__le64 dirty_clusters;	/*  96: bits set in the live bitmap */
 	__le64 frozen_clusters;	/* 104: bits set in the frozen bitmap */
 	__le64 frozen_sequence;	/* 112: sequence when the frozen set was taken */
-	__le64 frozen_id; /* 120 */
-	__u8 reserved[DT_SB_SIZE - 128];
+	__le64 frozen_id;	/* 120: identity of the frozen set: nonzero
+				 * with DT_SB_FLAG_FROZEN, zero without */
+	__u8   reserved[DT_SB_SIZE - 128]; /* 128: zero */
 } __attribute__((packed));
 
 /* ------------------------------------------------------------------ */
@@ -159,6 +160,8 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
 		return "metadata device smaller than its bitmaps";
 	if (DT_LE64(sb->dirty_clusters) > nr || DT_LE64(sb->frozen_clusters) > nr)
 		return "bad dirty cluster count";
+	if (!(DT_LE32(sb->flags) & DT_SB_FLAG_FROZEN) != !DT_LE64(sb->frozen_id))
+		return "frozen set identity does not match the frozen flag";
 	for (i = 0; i < sizeof(sb->reserved); i++)
 		if (sb->reserved[i])
 			return "reserved bytes not zero";
@@ -170,17 +173,22 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
 /* ------------------------------------------------------------------ */
 /*
  *   <cluster_sectors> <clusters> <dirty_clusters> <frozen_clusters|->
- *   <mode> <health> <uuid> <sequence>
- * uuid as lowercase 8-4-4-4-12 hex (its bytes in order), numbers decimal.
- * Readers ignore fields past these eight: later versions may add some.
+ *   <mode> <health> <uuid> <sequence> <frozen_id|->
+ * uuid as lowercase 8-4-4-4-12 hex (its bytes in order), frozen_id as 16
+ * lowercase hex digits ('-' when nothing is frozen), numbers decimal.
+ * DT_STATUS_FIELDS is the number of fields a reader needs (the first
+ * eight); the ninth, frozen_id, exists since the frozen set identity.
+ * Readers ignore fields past those they know: later versions may add some.
  */
 #define DT_STATUS_FIELDS	8
+#define DT_FROZEN_ID_DIGITS	16
 #define DT_MODE_DEFAULT		"default"
 #define DT_MODE_CRASH_SAFE	"crash_safe"
 #define DT_HEALTH_OK		"ok"
 #define DT_HEALTH_UNCLEAN	"unclean_shutdown"
 #define DT_HEALTH_METADATA_ERROR "metadata_error"
 #define DT_FEATURE_CRASH_SAFE	"crash_safe"
+#define DT_FEATURE_AVAILABILITY	"availability"
 
 /* ------------------------------------------------------------------ */
 /* Messages (dmsetup message DEV 0 ...)                                */
@@ -189,24 +197,30 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
  * State-changing messages return no data:
  *   clear                       empty the live set; sequence + 1
  *   checkpoint                  live set becomes the frozen set, new empty
- *                               live set; -EEXIST if one is frozen already
- *   commit                      drop the frozen set; sequence + 1;
+ *                               live set; -EEXIST if one is frozen already.
+ *                               Replies with the frozen set's identity,
+ *                               16 lowercase hex digits (status field 9)
+ *   commit [<frozen_id>]        drop the frozen set; sequence + 1;
  *                               -ENOENT if none
- *   rollback                    merge the frozen set into the live set;
+ *   rollback [<frozen_id>]      merge the frozen set into the live set;
  *                               -ENOENT if none
  *   mark <start> <nr_sectors>   mark the clusters of a sector extent
  *                               (target-relative) dirty; -ERANGE beyond
  *                               the end
- * All return -EBUSY while the target is suspended (it does not own its
- * metadata then) and -EINVAL on malformed arguments.
+ * With <frozen_id> (16 hex digits), commit and rollback refuse with
+ * -ESTALE when the frozen set has another identity, changing nothing.
+ * All return -EBUSY while the target does not own its metadata
+ * (suspended, or a resume failed), -EINVAL on malformed arguments, and
+ * -EIO when a metadata write they need failed (see the documentation for
+ * the state each leaves behind).
  *
  * The one data-returning message is read-only, hence safe to repeat:
  *   bitmap <live|frozen> <first_group>
  * A group is 8 bytes (64 clusters) of the bitmap.  The reply is
  *   <epoch> <first_group> <nr_groups> <payload>
  * (the three numbers in decimal, each followed by one space, also when the
- * payload is empty) where <epoch> changes whenever the sets are swapped,
- * cleared or merged
+ * payload is empty) where <epoch> (up to 64 bits) changes whenever the sets
+ * are swapped, cleared or merged, and across a table reload or a resume
  * (a reader that sees it change between pages must start again), and
  * <payload> encodes nr_groups groups, as many as fit in the reply buffer:
  *   16 lowercase hex digits   one group, its 8 bytes in ascending order

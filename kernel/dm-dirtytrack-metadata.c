@@ -139,6 +139,7 @@ static void dt_sb_unpack(const struct dt_disk_superblock *sb,
 	info->dirty_clusters = le64_to_cpu(sb->dirty_clusters);
 	info->frozen_clusters = le64_to_cpu(sb->frozen_clusters);
 	info->frozen_sequence = le64_to_cpu(sb->frozen_sequence);
+	info->frozen_id = le64_to_cpu(sb->frozen_id);
 }
 
 static void dt_sb_pack(const struct dt_sb_info *info,
@@ -163,6 +164,7 @@ static void dt_sb_pack(const struct dt_sb_info *info,
 	sb->dirty_clusters = cpu_to_le64(info->dirty_clusters);
 	sb->frozen_clusters = cpu_to_le64(info->frozen_clusters);
 	sb->frozen_sequence = cpu_to_le64(info->frozen_sequence);
+	sb->frozen_id = cpu_to_le64(info->frozen_id);
 	sb->csum = cpu_to_le32(dt_sb_csum(sb));
 }
 

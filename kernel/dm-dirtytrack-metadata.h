@@ -30,6 +30,7 @@ struct dt_sb_info {
 	u64 dirty_clusters;
 	u64 frozen_clusters;
 	u64 frozen_sequence;
+	u64 frozen_id;		/* nonzero exactly when FROZEN is set */
 };
 
 /*

@@ -10,11 +10,13 @@
  */
 #include <linux/bio.h>
 #include <linux/bitops.h>
+#include <linux/ctype.h>
 #include <linux/device-mapper.h>
 #include <linux/module.h>
 #include <linux/completion.h>
 #include <linux/mutex.h>
 #include <linux/percpu-refcount.h>
+#include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -27,6 +29,25 @@
 #include "dm-dirtytrack-metadata.h"
 
 #define DM_MSG_PREFIX "dirtytrack"
+
+/*
+ * How long writes that need metadata which cannot be written are held and
+ * retried (about once a second) before they fail, unless the table has
+ * the availability feature.  See "Metadata I/O errors" in
+ * Documentation/dm-dirtytrack.rst.
+ */
+static unsigned int metadata_hold_seconds = 30;
+module_param(metadata_hold_seconds, uint, 0644);
+MODULE_PARM_DESC(metadata_hold_seconds,
+		 "Seconds writes are held while their metadata cannot be written, then failed (default 30)");
+
+/*
+ * The largest bitmap a table may ask for: kvmalloc() refuses, with a
+ * warning, above INT_MAX bytes, and every bit number must fit in an
+ * unsigned long (a 32-bit machine).  dt_bit() and dt_bitmap_bytes() rely
+ * on it.
+ */
+#define DT_MAX_BITMAP_BYTES min_t(u64, INT_MAX, ULONG_MAX / 8)
 
 /*
  * A set of clusters: one bit per cluster in the on-disk byte order (cluster
@@ -47,8 +68,20 @@ struct dt_bitmap {
 
 enum dt_flags {
 	DT_F_OWNER,		/* metadata loaded by this instance (resumed) */
-	DT_F_SB_VALID_ON_DISK,	/* the durable superblock has VALID set */
+	DT_F_SB_VALID_ON_DISK,	/* the durable superblock may have VALID set */
 	DT_F_METADATA_ERROR,	/* a metadata I/O failed in this activation */
+	/*
+	 * After a metadata error, a superblock that does not claim VALID
+	 * (and says METADATA_ERROR) is durable: the stored state is honest
+	 * again, whatever the bitmaps hold.
+	 */
+	DT_F_HONEST,
+	/*
+	 * Writes need no metadata any more: set with DT_F_HONEST, or when
+	 * the availability feature gave up waiting for it.  dt_map() stops
+	 * holding writes only on this flag, never on DT_F_METADATA_ERROR.
+	 */
+	DT_F_DEGRADED,
 };
 
 /*
@@ -77,16 +110,18 @@ struct dirtytrack {
 	unsigned int cluster_shift;
 	u64 nr_clusters;
 	bool crash_safe;
+	bool availability;	/* feature: never hold writes for metadata */
 
 	/* The set new writes go to; replaced under 'lock', read under RCU. */
 	struct dt_bitmap __rcu *live;
 	/* The checkpointed set; protected by 'lock'. */
 	struct dt_bitmap *frozen;
 	/*
-	 * Changes whenever 'live' is replaced or merged into; written under
-	 * 'lock' with release semantics after the new 'live' is published.
+	 * Changes whenever 'live' is replaced or merged into, and at every
+	 * load (seeded from the stored generation, so it changes across a
+	 * table reload too); read and written under 'lock'.
 	 */
-	unsigned long epoch;
+	u64 epoch;
 	unsigned long flags;	/* DT_F_*, atomic bit ops */
 
 	/* Serialises state-changing messages; taken before 'lock'. */
@@ -102,6 +137,10 @@ struct dirtytrack {
 	struct bio_list held;		/* protected by held_lock */
 	struct workqueue_struct *wq;
 	struct work_struct held_work;
+	/* Retries what the metadata errors hold; see dt_hold_failed(). */
+	struct delayed_work retry_work;
+	unsigned long hold_since;	/* jiffies; under 'lock' */
+	bool holding;			/* hold_since is set; under 'lock' */
 	/*
 	 * crash_safe: the write-intent batch, and snapshots of the blocks it
 	 * writes.  Owned by whoever holds 'lock' with the direct path
@@ -151,15 +190,20 @@ struct dt_per_bio {
 /* Bitmaps                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Byte-order independent bit numbers, as in asm-generic/bitops/le.h. */
+/*
+ * Byte-order independent bit numbers, as in asm-generic/bitops/le.h.  No
+ * truncation: the table load refuses bitmaps of more than
+ * DT_MAX_BITMAP_BYTES, so every cluster number fits in an unsigned long.
+ */
 static inline unsigned long dt_bit(u64 cluster)
 {
 	return (unsigned long)cluster ^ BITOP_LE_SWIZZLE;
 }
 
+/* The bitmap size in bytes; fits a size_t (see DT_MAX_BITMAP_BYTES). */
 static size_t dt_bitmap_bytes(u64 nr_clusters)
 {
-	return dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE;
+	return (size_t)(dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE);
 }
 
 static void dt_bitmap_drained(struct percpu_ref *ref)
@@ -190,9 +234,11 @@ static struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters, bool durable)
 		kfree(bm);
 		return NULL;
 	}
-	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+	bm->bits = kvzalloc(dt_bitmap_bytes(nr_clusters),
+			    GFP_KERNEL | __GFP_NOWARN);
 	if (durable)
-		bm->durable = kvzalloc(dt_bitmap_bytes(nr_clusters), GFP_KERNEL);
+		bm->durable = kvzalloc(dt_bitmap_bytes(nr_clusters),
+				       GFP_KERNEL | __GFP_NOWARN);
 	if (!bm->bits || (durable && !bm->durable)) {
 		dt_bitmap_free(bm);
 		return NULL;
@@ -317,7 +363,7 @@ static struct dt_bitmap *dt_swap_live(struct dirtytrack *dt,
 	struct dt_bitmap *old = dt_live_locked(dt);
 
 	rcu_assign_pointer(dt->live, new);
-	smp_store_release(&dt->epoch, dt->epoch + 1);
+	dt->epoch++;
 	synchronize_rcu();
 	/* No marker can take a new reference on @old any more. */
 	percpu_ref_kill(&old->inflight);
@@ -353,7 +399,12 @@ static void dt_set_health(struct dirtytrack *dt, enum dt_health health)
 	spin_unlock(&dt->state_lock);
 }
 
-/* The single place that moves the target into degraded tracking. */
+/*
+ * The single place that records a metadata error.  It does not let any
+ * write go unprotected: that waits for a superblock that stops vouching
+ * for the stored bitmap to be durable (DT_F_HONEST, set by
+ * dt_write_superblock()).
+ */
 static void dt_metadata_failed(struct dirtytrack *dt, const char *what, int r)
 {
 	if (!test_and_set_bit(DT_F_METADATA_ERROR, &dt->flags))
@@ -385,6 +436,8 @@ static void dt_sb_snapshot(struct dirtytrack *dt, struct dt_sb_info *info,
 	dt->sb.frozen_clusters = dt->frozen ?
 		atomic_long_read(&dt->frozen->nr_set) : 0;
 	*info = dt->sb;
+	if (!dt->frozen)
+		info->frozen_id = 0;
 	spin_unlock(&dt->state_lock);
 }
 
@@ -411,23 +464,41 @@ static int dt_write_superblock(struct dirtytrack *dt, bool valid)
 
 	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, valid));
 	r = dt_md_write_superblock(dt->metadata_dev->bdev, &info);
-	if (r)
+	if (r) {
+		/* What is on disk now is unknown: it may still claim VALID. */
 		dt_metadata_failed(dt, "superblock write", r);
-	else if (info.flags & DT_SB_FLAG_VALID)
+		return r;
+	}
+	if (info.flags & DT_SB_FLAG_VALID) {
 		set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
-	else
-		clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
-	return r;
+		return 0;
+	}
+	clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	if (info.flags & DT_SB_FLAG_METADATA_ERROR) {
+		/* Honest at last: writes need their metadata no more. */
+		set_bit(DT_F_HONEST, &dt->flags);
+		set_bit(DT_F_DEGRADED, &dt->flags);
+	}
+	return 0;
 }
 
-/* Take the held bios; @invalidated: the valid flag is no longer on disk. */
-static void dt_take_held(struct dirtytrack *dt, struct bio_list *bios,
-			 bool invalidated)
+/*
+ * After a metadata error: make the stored superblock stop vouching for the
+ * stored bitmaps.  Returns 0 once that is durable (at once if it already
+ * is), else the error.  Called with 'lock' held; sleeps.
+ */
+static int dt_make_honest(struct dirtytrack *dt)
+{
+	if (test_bit(DT_F_HONEST, &dt->flags))
+		return 0;
+	return dt_write_superblock(dt, false);
+}
+
+/* Take the held bios. */
+static void dt_take_held(struct dirtytrack *dt, struct bio_list *bios)
 {
 	bio_list_init(bios);
 	spin_lock(&dt->held_lock);
-	if (invalidated)
-		clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
 	bio_list_merge(bios, &dt->held);
 	bio_list_init(&dt->held);
 	spin_unlock(&dt->held_lock);
@@ -443,21 +514,17 @@ static void dt_release_held(struct bio_list *bios)
 
 /*
  * Default mode: make the on-disk superblock stop promising an exact bitmap,
- * before the in-memory sets first differ from the stored ones.  Then let
- * the held bios go.  A failed write degrades tracking but never holds or
- * fails data I/O.  Nothing to do in crash_safe mode, whose stored bitmap is
- * always a superset.  Called with 'lock' held; sleeps.
+ * before the in-memory sets first differ from the stored ones.  Returns 0
+ * when that is durable (or was already), else the error: then what is on
+ * disk may still claim VALID, and writes stay held.  Nothing to do in
+ * crash_safe mode, whose stored bitmap is always a superset.  Called with
+ * 'lock' held; sleeps.
  */
-static void dt_invalidate(struct dirtytrack *dt)
+static int dt_invalidate(struct dirtytrack *dt)
 {
-	struct bio_list bios;
-
 	if (dt->crash_safe || !test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags))
-		return;
-
-	dt_write_superblock(dt, false);
-	dt_take_held(dt, &bios, true);
-	dt_release_held(&bios);
+		return 0;
+	return dt_write_superblock(dt, false);
 }
 
 /*
@@ -527,9 +594,11 @@ static unsigned int dt_batch_spans(struct dirtytrack *dt,
 }
 
 /*
- * Write the queued sectors, durably.  Returns 0 when they are durable, and
- * an error (now or for an earlier flush of this activation) when they may
- * not be.  Called with 'lock' held and the direct path blocked.
+ * Write the queued sectors, durably.  Returns 0 when they are durable, or
+ * need not be any more (after a metadata error, once the superblock no
+ * longer vouches for the bitmap), and an error (now or for an earlier flush
+ * of this activation) when they may not be and the stored state may still
+ * vouch for them.  Called with 'lock' held and the direct path blocked.
  */
 static int dt_batch_flush(struct dirtytrack *dt)
 {
@@ -538,7 +607,7 @@ static int dt_batch_flush(struct dirtytrack *dt)
 
 	if (test_bit(DT_F_METADATA_ERROR, &dt->flags)) {
 		dt->batch_nr = 0;
-		return -EIO;
+		return test_bit(DT_F_HONEST, &dt->flags) ? 0 : -EIO;
 	}
 	if (!dt->batch_nr)
 		return 0;
@@ -548,8 +617,12 @@ static int dt_batch_flush(struct dirtytrack *dt)
 				   nr_spans);
 	if (r) {
 		dt_metadata_failed(dt, "write-intent bitmap write", r);
-		/* The stored bitmap may now miss bits: stop vouching for it. */
-		dt_write_superblock(dt, false);
+		/*
+		 * The stored bitmap may now miss bits: stop vouching for it.
+		 * Until that is durable, writes that need bits stay held.
+		 */
+		if (!dt_make_honest(dt))
+			r = 0;
 	}
 	return r;
 }
@@ -613,19 +686,20 @@ static void dt_durable_mark(struct dt_bitmap *live, u64 first, u64 last)
  * crash_safe: write the whole live set durably.  Its bits are not recorded
  * as durable (that would need a snapshot of the whole set); a later write
  * to one of them waits for one more bitmap write, which is only slower.
+ * Returns 0 when it is durable (always in the default mode).
  */
-static void dt_persist_live(struct dirtytrack *dt)
+static int dt_persist_live(struct dirtytrack *dt)
 {
-	if (dt->crash_safe) {
-		dt_batch_add_range(dt, 0, dt->nr_clusters - 1);
-		dt_batch_flush(dt);
-	}
+	if (!dt->crash_safe)
+		return 0;
+	dt_batch_add_range(dt, 0, dt->nr_clusters - 1);
+	return dt_batch_flush(dt);
 }
 
 /*
  * crash_safe: queue the bits of held @bio in the batch for @live, marked
  * again there if @bio was marked in a set that is no longer live (see
- * dt_persist_held()).
+ * dt_persist_bios()).
  */
 static void dt_batch_add_bio(struct dirtytrack *dt, struct dt_bitmap *live,
 			     struct bio *bio)
@@ -651,23 +725,96 @@ static void dt_durable_mark_bios(struct dt_bitmap *live,
 }
 
 /*
- * crash_safe: make the bits of the held bios durable, then let them go.
- * A bio marked in a set that has since been frozen is durable already (a
- * checkpoint writes the frozen set); one marked in a set since cleared is
- * marked again in the live set, so that it is never lost.  A failed
- * metadata write degrades tracking and lets the bios go all the same.
+ * crash_safe: make the bits of held @bios durable.  A bio marked in a set
+ * that has since been frozen is durable already (a checkpoint writes the
+ * frozen set); one marked in a set since cleared is marked again in the
+ * live set, so that it is never lost.  Returns 0 when the bios may go:
+ * their bits are durable, or a failed metadata write was followed by a
+ * durable superblock that no longer vouches for the bitmap.
  */
-static void dt_persist_held(struct dirtytrack *dt)
+static int dt_persist_bios(struct dirtytrack *dt, struct bio_list *bios)
 {
 	struct dt_bitmap *live = dt_live_locked(dt);
-	struct bio_list bios;
 	struct bio *bio;
 
-	dt_take_held(dt, &bios, false);
-	bio_list_for_each(bio, &bios)
+	if (test_bit(DT_F_DEGRADED, &dt->flags))
+		return 0;
+	bio_list_for_each(bio, bios)
 		dt_batch_add_bio(dt, live, bio);
-	if (!dt_batch_flush(dt))
-		dt_durable_mark_bios(live, &bios);
+	if (!dt_batch_flush(dt)) {
+		dt_durable_mark_bios(live, bios);
+		return 0;
+	}
+	return dt_make_honest(dt) ? -EIO : 0;
+}
+
+/*
+ * The held bios cannot go: the metadata they need cannot be written, and
+ * the stored state may still vouch for a bitmap that lacks them.  With
+ * the availability feature they go all the same (what that can lose is in
+ * the documentation).  Otherwise they are held and retried about once a
+ * second, for metadata_hold_seconds since the hold began, and then failed;
+ * once that time is up, each new hold is tried once before it fails.
+ * Called with 'lock' held.
+ */
+static void dt_hold_failed(struct dirtytrack *dt, struct bio_list *bios)
+{
+	const char *name = dm_table_device_name(dt->ti->table);
+	unsigned int nr = 0;
+	struct bio *bio;
+
+	if (dt->availability) {
+		if (!test_and_set_bit(DT_F_DEGRADED, &dt->flags))
+			DMERR("%s: the superblock cannot be made to stop vouching for the stored bitmap; availability: writes go on, and a crash before a later superblock write succeeds may lose their clusters",
+			      name);
+		dt_release_held(bios);
+		queue_delayed_work(dt->wq, &dt->retry_work, HZ);
+		return;
+	}
+	if (!dt->holding) {
+		dt->holding = true;
+		dt->hold_since = jiffies;
+		DMERR("%s: metadata cannot be written; holding writes that need it for up to %u s",
+		      name, metadata_hold_seconds);
+	}
+	if (time_before(jiffies, dt->hold_since +
+				 (unsigned long)metadata_hold_seconds * HZ)) {
+		spin_lock(&dt->held_lock);
+		bio_list_merge_head(&dt->held, bios);
+		spin_unlock(&dt->held_lock);
+		queue_delayed_work(dt->wq, &dt->retry_work, HZ);
+		return;
+	}
+	while ((bio = bio_list_pop(bios))) {
+		bio_io_error(bio);
+		nr++;
+	}
+	DMERR_LIMIT("%s: metadata still cannot be written after %u s; failed %u writes",
+		    name, metadata_hold_seconds, nr);
+}
+
+/*
+ * Let the held bios go once what they need is durable: their bits
+ * (crash_safe) or the cleared valid flag (default mode).  Called with
+ * 'lock' held (dt_lock()); sleeps.
+ */
+static void dt_process_held(struct dirtytrack *dt)
+{
+	struct bio_list bios;
+	int r;
+
+	dt_take_held(dt, &bios);
+	if (dt->crash_safe)
+		r = dt_persist_bios(dt, &bios);
+	else if (test_bit(DT_F_DEGRADED, &dt->flags))
+		r = 0;
+	else
+		r = dt_invalidate(dt);
+	if (r) {
+		dt_hold_failed(dt, &bios);
+		return;
+	}
+	dt->holding = false;
 	dt_release_held(&bios);
 }
 
@@ -681,7 +828,7 @@ static void dt_persist_held(struct dirtytrack *dt)
  * runs in the thread that wrote, with no worker to wake; elsewhere a work
  * item completes the batch.  Holders of 'lock' block the path (dt_lock())
  * and use the worker path above; so does a batch that cannot be built or
- * whose write fails: its bios go back to be retried by dt_persist_held(),
+ * whose write fails: its bios go back to be retried by dt_process_held(),
  * which knows how to fail.
  */
 static bool dt_aw_idle(struct dirtytrack *dt)
@@ -852,10 +999,27 @@ static void dt_held_work(struct work_struct *ws)
 	struct dirtytrack *dt = container_of(ws, struct dirtytrack, held_work);
 
 	dt_lock(dt);
-	if (dt->crash_safe)
-		dt_persist_held(dt);
-	else
-		dt_invalidate(dt);
+	dt_process_held(dt);
+	dt_unlock(dt);
+}
+
+/*
+ * The retry of dt_hold_failed(): the held bios again, and with the
+ * availability feature, the superblock until it stops vouching.
+ */
+static void dt_retry_work(struct work_struct *ws)
+{
+	struct dirtytrack *dt = container_of(to_delayed_work(ws),
+					     struct dirtytrack, retry_work);
+
+	dt_lock(dt);
+	if (test_bit(DT_F_OWNER, &dt->flags)) {
+		if (dt->availability && !test_bit(DT_F_HONEST, &dt->flags) &&
+		    test_bit(DT_F_DEGRADED, &dt->flags) &&
+		    dt_make_honest(dt))
+			queue_delayed_work(dt->wq, &dt->retry_work, HZ);
+		dt_process_held(dt);
+	}
 	dt_unlock(dt);
 }
 
@@ -949,10 +1113,14 @@ static int dt_load(struct dirtytrack *dt)
 	if (live->durable)
 		memset(live->durable, 0, dt_bitmap_bytes(dt->nr_clusters));
 	atomic_long_set(&live->nr_set, 0);
-	smp_store_release(&dt->epoch, dt->epoch + 1);
+	dt->epoch++;
 	clear_bit(DT_F_METADATA_ERROR, &dt->flags);
 	clear_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+	clear_bit(DT_F_HONEST, &dt->flags);
+	clear_bit(DT_F_DEGRADED, &dt->flags);
+	dt->holding = false;
 	spin_lock(&dt->state_lock);
+	dt->sb.frozen_id = 0;
 	dt->sb.data_sectors = dt->ti->len;
 	dt->sb.cluster_sectors = dt->cluster_sectors;
 	dt->sb.nr_clusters = dt->nr_clusters;
@@ -978,6 +1146,12 @@ static int dt_load(struct dirtytrack *dt)
 		return -EINVAL;
 	}
 	grown = info.data_sectors < dt->ti->len;
+	/*
+	 * Every activation that changed a set stored a newer generation
+	 * before it gave up the metadata: epochs of this load never repeat
+	 * one a reader may have seen from an earlier instance.
+	 */
+	dt->epoch = max(dt->epoch, info.generation << 32);
 
 	spin_lock(&dt->state_lock);
 	dt->sb = info;
@@ -1049,6 +1223,7 @@ read_error:
 	spin_lock(&dt->state_lock);
 	if (!memchr_inv(dt->sb.uuid, 0, DT_UUID_SIZE))
 		generate_random_uuid(dt->sb.uuid);
+	dt->sb.frozen_id = 0;
 	spin_unlock(&dt->state_lock);
 	/* What is on disk is unknown: make it stop vouching for itself. */
 	if (dt->crash_safe)
@@ -1085,7 +1260,7 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 			     struct dm_target *ti)
 {
 	static const struct dm_arg _args[] = {
-		{0, 1, "Invalid number of feature arguments"},
+		{0, 2, "Invalid number of feature arguments"},
 	};
 	unsigned int argc;
 	const char *name;
@@ -1102,6 +1277,10 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 		name = dm_shift_arg(as);
 		if (!strcasecmp(name, DT_FEATURE_CRASH_SAFE)) {
 			dt->crash_safe = true;
+			continue;
+		}
+		if (!strcasecmp(name, DT_FEATURE_AVAILABILITY)) {
+			dt->availability = true;
 			continue;
 		}
 		dt_error(ti, "Unknown feature: %s", name);
@@ -1161,6 +1340,8 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
  *   data_dev:        the tracked device, mapped 1:1 from sector 0
  *   cluster_sectors: tracking granularity, a power of two from 8 to 2^21
  *   features:        crash_safe: write-intent tracking, exact after a crash
+ *                    availability: never hold or fail a write because its
+ *                    metadata cannot be written (see the documentation)
  */
 static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
@@ -1187,6 +1368,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	spin_lock_init(&dt->state_lock);
 	bio_list_init(&dt->held);
 	INIT_WORK(&dt->held_work, dt_held_work);
+	INIT_DELAYED_WORK(&dt->retry_work, dt_retry_work);
 	INIT_WORK(&dt->aw_work, dt_aw_work);
 	init_waitqueue_head(&dt->aw_wait);
 	bio_list_init(&dt->aw_bios);
@@ -1200,6 +1382,16 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dt->cluster_sectors = cs;
 	dt->cluster_shift = __ffs(cs);
 	dt->nr_clusters = dt_nr_clusters(ti->len, cs);
+	if (dt_bitmap_blocks(dt->nr_clusters) * DT_BLOCK_SIZE >
+	    DT_MAX_BITMAP_BYTES) {
+		DMERR("bitmap of %llu clusters needs %llu bytes, above the %llu this machine allows",
+		      dt->nr_clusters,
+		      dt_bitmap_blocks(dt->nr_clusters) * DT_BLOCK_SIZE,
+		      (unsigned long long)DT_MAX_BITMAP_BYTES);
+		ti->error = "Bitmap too large for this machine";
+		r = -EINVAL;
+		goto bad;
+	}
 
 	as.argc = argc - 3;
 	as.argv = argv + 3;
@@ -1302,6 +1494,7 @@ static void dt_dtr(struct dm_target *ti)
 	struct dirtytrack *dt = ti->private;
 
 	/* Metadata was written at postsuspend; nothing is written here. */
+	cancel_delayed_work_sync(&dt->retry_work);
 	destroy_workqueue(dt->wq);
 	if (dt->aw_wq)
 		destroy_workqueue(dt->aw_wq);
@@ -1355,18 +1548,25 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 	/* The common case, one cluster already dirty, without a call. */
 	if (pb->first != pb->last || !test_bit(dt_bit(pb->first), live->bits))
 		dt_bitmap_mark(live, pb->first, pb->last);
+	/*
+	 * Only DT_F_DEGRADED lets a write pass without its metadata: it is
+	 * set once the stored superblock no longer vouches for the bitmap
+	 * (or the availability feature gave up), never at the error itself.
+	 */
 	if (dt->crash_safe)
 		hold = !dt_range_set(live->durable, pb->first, pb->last) &&
-		       !test_bit(DT_F_METADATA_ERROR, &dt->flags);
+		       !test_bit(DT_F_DEGRADED, &dt->flags);
 	else
-		hold = test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+		hold = test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags) &&
+		       !test_bit(DT_F_DEGRADED, &dt->flags);
 	rcu_read_unlock();
 
 	if (unlikely(hold)) {
 		if (dt->crash_safe)
 			return dt_hold_crash_safe(dt, bio);
 		spin_lock(&dt->held_lock);
-		hold = test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
+		hold = test_bit(DT_F_SB_VALID_ON_DISK, &dt->flags) &&
+		       !test_bit(DT_F_DEGRADED, &dt->flags);
 		if (hold)
 			bio_list_add(&dt->held, bio);
 		spin_unlock(&dt->held_lock);
@@ -1439,6 +1639,8 @@ static void dt_postsuspend(struct dm_target *ti)
 {
 	struct dirtytrack *dt = ti->private;
 
+	/* No write is in flight, none held: only retries of the superblock. */
+	cancel_delayed_work_sync(&dt->retry_work);
 	flush_workqueue(dt->wq);
 	dt_lock(dt);
 	if (test_bit(DT_F_OWNER, &dt->flags)) {
@@ -1473,6 +1675,33 @@ static void dt_end_unclean(struct dirtytrack *dt, bool bump_sequence)
 	spin_unlock(&dt->state_lock);
 }
 
+/* Undo dt_end_unclean(dt, true) after its superblock could not be stored. */
+static void dt_restore_sequence(struct dirtytrack *dt, u64 sequence)
+{
+	spin_lock(&dt->state_lock);
+	dt->sb.sequence = sequence;
+	spin_unlock(&dt->state_lock);
+}
+
+static u64 dt_sequence(struct dirtytrack *dt)
+{
+	u64 sequence;
+
+	spin_lock(&dt->state_lock);
+	sequence = dt->sb.sequence;
+	spin_unlock(&dt->state_lock);
+	return sequence;
+}
+
+static void dt_set_frozen_id(struct dirtytrack *dt, u64 id)
+{
+	spin_lock(&dt->state_lock);
+	dt->sb.frozen_id = id;
+	if (id)
+		dt->sb.frozen_sequence = dt->sb.sequence;
+	spin_unlock(&dt->state_lock);
+}
+
 /* Wait for @old to drain with 'lock' dropped; false if we lost ownership. */
 static bool dt_wait_drained_unlocked(struct dirtytrack *dt,
 				     struct dt_bitmap *old)
@@ -1483,64 +1712,125 @@ static bool dt_wait_drained_unlocked(struct dirtytrack *dt,
 	return test_bit(DT_F_OWNER, &dt->flags);
 }
 
-static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap *empty)
+/*
+ * Before a message makes the sets differ from the stored ones: the stored
+ * superblock must not vouch for what they are about to stop matching (the
+ * default mode's valid flag; after a metadata error, in either mode, the
+ * superblock that says so).  Returns -EIO, having changed nothing, when
+ * that cannot be made durable.
+ */
+static int dt_prepare_change(struct dirtytrack *dt)
 {
-	struct dt_bitmap *old;
-
-	dt_invalidate(dt);
-	dt_end_unclean(dt, true);
-	/*
-	 * The new sequence is stored before any bit is dropped (and before
-	 * the message returns, in either mode: see dt_msg_commit()).
-	 */
-	dt_write_superblock(dt, dt->crash_safe);
-	old = dt_swap_live(dt, empty);
-	if (dt_wait_drained_unlocked(dt, old))
-		dt_persist_live(dt);	/* writes that completed meanwhile */
-	dt_bitmap_free(old);
-	return 0;
-}
-
-static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap *empty)
-{
-	struct dt_bitmap *old;
 	int r;
 
-	dt_invalidate(dt);
-	old = dt_swap_live(dt, empty);
+	if (test_bit(DT_F_METADATA_ERROR, &dt->flags))
+		r = dt_make_honest(dt);
+	else
+		r = dt_invalidate(dt);
+	return r ? -EIO : 0;
+}
+
+/*
+ * clear: the new sequence is stored before any bit is dropped; if it
+ * cannot be, nothing changes and the message fails.  In crash_safe mode
+ * the writes that completed while the old set drained are then stored;
+ * if that fails, the set is cleared all the same (its sequence is on
+ * disk) and the message fails with tracking degraded.
+ */
+static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap **empty)
+{
+	struct dt_bitmap *old;
+	u64 sequence = dt_sequence(dt);
+	int r;
+
+	r = dt_prepare_change(dt);
+	if (r)
+		return r;
+	dt_end_unclean(dt, true);
+	if (dt_write_superblock(dt, dt->crash_safe)) {
+		dt_restore_sequence(dt, sequence);
+		dt_make_honest(dt);
+		return -EIO;
+	}
+	old = dt_swap_live(dt, *empty);
+	*empty = NULL;
+	if (dt_wait_drained_unlocked(dt, old))
+		r = dt_persist_live(dt);	/* writes that completed meanwhile */
+	dt_bitmap_free(old);
+	return r ? -EIO : 0;
+}
+
+/*
+ * checkpoint: the live set becomes the frozen set, under a new identity,
+ * which is the reply.  In crash_safe mode the frozen set and a superblock
+ * that says so are stored before any block of the new live set overwrites
+ * the old one; if they cannot be, the frozen set is merged back into the
+ * live set (nothing is frozen) and the message fails.
+ */
+static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap **empty,
+			     char *result, unsigned int maxlen)
+{
+	struct dt_bitmap *old;
+	bool owner;
+	u64 id;
+	int r = 0;
+
+	r = dt_prepare_change(dt);
+	if (r)
+		return r;
+	do {
+		id = get_random_u64();
+	} while (!id);
+	old = dt_swap_live(dt, *empty);
+	*empty = NULL;
 	dt->frozen = old;
-	spin_lock(&dt->state_lock);
-	dt->sb.frozen_sequence = dt->sb.sequence;
-	spin_unlock(&dt->state_lock);
+	dt_set_frozen_id(dt, id);
 	dt_update_frozen_count(dt);
 	if (dt->crash_safe) {
-		/*
-		 * The frozen set is stored, and the superblock says so, before
-		 * any block of the new live set overwrites the old one.
-		 */
 		r = dt_md_write_bitmap(dt->metadata_dev->bdev, dt->nr_clusters,
 				       true, old->bits);
 		if (r)
 			dt_metadata_failed(dt, "frozen bitmap write", r);
-		dt_write_superblock(dt, !r);
+		else
+			r = dt_write_superblock(dt, true);
 	}
 	/* Every write marked in the frozen set has completed on return. */
-	dt_wait_drained_unlocked(dt, old);
-	return 0;
+	owner = dt_wait_drained_unlocked(dt, old);
+	if (!r) {
+		scnprintf(result, maxlen, "%016llx", id);
+		return 1;
+	}
+	if (owner) {
+		dt_bitmap_merge(dt_live_locked(dt), old, dt->nr_clusters);
+		dt->frozen = NULL;
+		dt_bitmap_free(old);
+		dt->epoch++;
+		dt_set_frozen_id(dt, 0);
+		dt_update_frozen_count(dt);
+		dt_make_honest(dt);
+	}
+	return -EIO;
 }
 
+/*
+ * commit: the frozen set is dropped only once the superblock with the new
+ * sequence (and without the frozen set) is durable.  If it is not, the
+ * frozen set stays, under the same identity, and so does the sequence.
+ */
 static int dt_msg_commit(struct dirtytrack *dt)
 {
-	if (!dt->frozen)
-		return -ENOENT;
-	dt_invalidate(dt);
+	struct dt_bitmap *frozen = dt->frozen;
+	u64 sequence = dt_sequence(dt);
+	int r;
+
+	r = dt_prepare_change(dt);
+	if (r)
+		return r;
 	/* crash_safe: the live set holds re-marked writes; store it first. */
-	dt_persist_live(dt);
-	dt_bitmap_free(dt->frozen);
+	if (dt_persist_live(dt))
+		return -EIO;
 	dt->frozen = NULL;
-	smp_store_release(&dt->epoch, dt->epoch + 1);
 	dt_end_unclean(dt, true);
-	dt_update_frozen_count(dt);
 	/*
 	 * Store the new sequence before returning, in the default mode too
 	 * (with the valid flag clear, as it already is on disk): a backup
@@ -1549,44 +1839,62 @@ static int dt_msg_commit(struct dirtytrack *dt)
 	 * with the job's again, making the job take a history that does
 	 * not continue its own for one that does.
 	 */
-	dt_write_superblock(dt, dt->crash_safe);
+	if (dt_write_superblock(dt, dt->crash_safe)) {
+		dt->frozen = frozen;
+		dt_restore_sequence(dt, sequence);
+		dt_make_honest(dt);
+		return -EIO;
+	}
+	dt_bitmap_free(frozen);
+	dt->epoch++;
+	dt_set_frozen_id(dt, 0);
+	dt_update_frozen_count(dt);
 	return 0;
 }
 
+/*
+ * rollback: the frozen set is merged into the live set, which is stored
+ * (crash_safe) before the frozen set is dropped.  If a metadata write
+ * fails, the live set keeps the merged bits and the frozen set stays.
+ */
 static int dt_msg_rollback(struct dirtytrack *dt)
 {
-	if (!dt->frozen)
-		return -ENOENT;
-	dt_invalidate(dt);
-	dt_bitmap_merge(dt_live_locked(dt), dt->frozen, dt->nr_clusters);
-	dt_persist_live(dt);
-	dt_bitmap_free(dt->frozen);
+	struct dt_bitmap *frozen = dt->frozen;
+	int r;
+
+	r = dt_prepare_change(dt);
+	if (r)
+		return r;
+	dt_bitmap_merge(dt_live_locked(dt), frozen, dt->nr_clusters);
+	dt->epoch++;
+	if (dt_persist_live(dt))
+		return -EIO;
 	dt->frozen = NULL;
-	smp_store_release(&dt->epoch, dt->epoch + 1);
+	if (dt->crash_safe && dt_write_superblock(dt, true)) {
+		dt->frozen = frozen;
+		dt_make_honest(dt);
+		return -EIO;
+	}
+	dt_bitmap_free(frozen);
+	dt_set_frozen_id(dt, 0);
 	dt_update_frozen_count(dt);
-	if (dt->crash_safe)
-		dt_write_superblock(dt, true);
 	return 0;
 }
 
-static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
-		       const char *len_arg)
+/* mark: clusters @first..@last dirty, durably in crash_safe mode. */
+static int dt_msg_mark(struct dirtytrack *dt, u64 first, u64 last)
 {
-	u64 start, len, first, last;
+	int r;
 
-	if (kstrtoull(start_arg, 10, &start) || kstrtoull(len_arg, 10, &len) ||
-	    !len)
-		return -EINVAL;
-	if (start >= dt->ti->len || len > dt->ti->len - start)
-		return -ERANGE;
-	first = start >> dt->cluster_shift;
-	last = (start + len - 1) >> dt->cluster_shift;
-	dt_invalidate(dt);
+	r = dt_prepare_change(dt);
+	if (r)
+		return r;
 	dt_bitmap_mark(dt_live_locked(dt), first, last);
 	if (dt->crash_safe) {
 		dt_batch_add_range(dt, first, last);
-		if (!dt_batch_flush(dt))
-			dt_durable_mark(dt_live_locked(dt), first, last);
+		if (dt_batch_flush(dt))
+			return -EIO;
+		dt_durable_mark(dt_live_locked(dt), first, last);
 	}
 	return 0;
 }
@@ -1633,23 +1941,15 @@ static char *dt_put_group(char *p, const u8 *bytes, u64 v)
 	return p;
 }
 
-static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
-			 const char *first_arg, char *result, unsigned int maxlen)
+static int dt_msg_bitmap(struct dirtytrack *dt, bool frozen, u64 first,
+			 char *result, unsigned int maxlen)
 {
 	u64 nr_groups = DIV_ROUND_UP(dt->nr_clusters, DT_GROUP_CLUSTERS);
-	struct dt_bitmap *bm;
-	u64 first, g, zeros = 0;
+	struct dt_bitmap *bm = frozen ? dt->frozen : dt_live_locked(dt);
+	u64 g, zeros = 0;
 	char *p, *end;
 	int header;
 
-	if (kstrtoull(first_arg, 10, &first))
-		return -EINVAL;
-	if (!strcmp(set, DT_SET_LIVE))
-		bm = dt_live_locked(dt);
-	else if (!strcmp(set, DT_SET_FROZEN))
-		bm = dt->frozen;
-	else
-		return -EINVAL;
 	if (!bm)
 		return -ENOENT;
 	/* Room for the header, a zero run and a group, and dm core's slack. */
@@ -1682,11 +1982,89 @@ static int dt_msg_bitmap(struct dirtytrack *dt, const char *set,
 		p = dt_put_zero_run(p, zeros);
 	*p = '\0';
 
-	header = scnprintf(result, DT_REPLY_HEADER_MAX, "%lu %llu %llu ",
-			   READ_ONCE(dt->epoch), first, g - first);
+	header = scnprintf(result, DT_REPLY_HEADER_MAX, "%llu %llu %llu ",
+			   dt->epoch, first, g - first);
 	memmove(result + header, result + DT_REPLY_HEADER_MAX,
 		p - (result + DT_REPLY_HEADER_MAX) + 1);
 	return 1;
+}
+
+/* A message, parsed and checked before any lock is taken. */
+struct dt_msg {
+	enum {
+		DT_OP_BITMAP,
+		DT_OP_CLEAR,
+		DT_OP_CHECKPOINT,
+		DT_OP_COMMIT,
+		DT_OP_ROLLBACK,
+		DT_OP_MARK,
+	} op;
+	bool frozen;		/* bitmap: the frozen set */
+	bool has_id;		/* commit, rollback: a frozen_id was given */
+	u64 id;
+	u64 first;		/* bitmap: first group; mark: first cluster */
+	u64 last;		/* mark: last cluster */
+};
+
+/* A frozen set identity: exactly 16 hex digits. */
+static int dt_parse_frozen_id(const char *arg, u64 *id)
+{
+	unsigned int i;
+
+	if (strlen(arg) != DT_FROZEN_ID_DIGITS)
+		return -EINVAL;
+	for (i = 0; i < DT_FROZEN_ID_DIGITS; i++)
+		if (!isxdigit(arg[i]))
+			return -EINVAL;
+	return kstrtou64(arg, 16, id);
+}
+
+static int dt_msg_parse(struct dirtytrack *dt, unsigned int argc, char **argv,
+			struct dt_msg *m)
+{
+	const char *name = argv[0];
+	u64 start, len;
+
+	memset(m, 0, sizeof(*m));
+	if (!strcasecmp(name, DT_MSG_BITMAP) && argc == 3) {
+		m->op = DT_OP_BITMAP;
+		if (!strcmp(argv[1], DT_SET_FROZEN))
+			m->frozen = true;
+		else if (strcmp(argv[1], DT_SET_LIVE))
+			return -EINVAL;
+		return kstrtou64(argv[2], 10, &m->first) ? -EINVAL : 0;
+	}
+	if (!strcasecmp(name, DT_MSG_CLEAR) && argc == 1) {
+		m->op = DT_OP_CLEAR;
+		return 0;
+	}
+	if (!strcasecmp(name, DT_MSG_CHECKPOINT) && argc == 1) {
+		m->op = DT_OP_CHECKPOINT;
+		return 0;
+	}
+	if ((!strcasecmp(name, DT_MSG_COMMIT) ||
+	     !strcasecmp(name, DT_MSG_ROLLBACK)) && argc <= 2) {
+		m->op = !strcasecmp(name, DT_MSG_COMMIT) ? DT_OP_COMMIT :
+							    DT_OP_ROLLBACK;
+		if (argc == 1)
+			return 0;
+		m->has_id = true;
+		return dt_parse_frozen_id(argv[1], &m->id);
+	}
+	if (!strcasecmp(name, DT_MSG_MARK) && argc == 3) {
+		m->op = DT_OP_MARK;
+		if (kstrtou64(argv[1], 10, &start) ||
+		    kstrtou64(argv[2], 10, &len) || !len)
+			return -EINVAL;
+		if (start >= dt->ti->len || len > dt->ti->len - start)
+			return -ERANGE;
+		m->first = start >> dt->cluster_shift;
+		m->last = (start + len - 1) >> dt->cluster_shift;
+		return 0;
+	}
+	DMWARN_LIMIT("%s: unrecognised message '%s' with %u arguments",
+		     dm_table_device_name(dt->ti->table), name, argc - 1);
+	return -EINVAL;
 }
 
 static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
@@ -1694,16 +2072,18 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 {
 	struct dirtytrack *dt = ti->private;
 	struct dt_bitmap *empty = NULL;
-	int r = -EINVAL;
+	struct dt_msg m;
+	int r;
 
 	if (!argc)
 		return -EINVAL;
+	r = dt_msg_parse(dt, argc, argv, &m);
+	if (r)
+		return r;
 
-	if (!strcasecmp(argv[0], DT_MSG_BITMAP)) {
-		if (argc != 3)
-			return -EINVAL;
+	if (m.op == DT_OP_BITMAP) {
 		mutex_lock(&dt->lock);
-		r = dt_msg_bitmap(dt, argv[1], argv[2], result, maxlen);
+		r = dt_msg_bitmap(dt, m.frozen, m.first, result, maxlen);
 		mutex_unlock(&dt->lock);
 		return r;
 	}
@@ -1712,8 +2092,7 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 	 * A new set is allocated before any lock is taken: reclaim may write
 	 * to this very device, whose held bios need 'lock'.
 	 */
-	if ((!strcasecmp(argv[0], DT_MSG_CLEAR) ||
-	     !strcasecmp(argv[0], DT_MSG_CHECKPOINT)) && argc == 1) {
+	if (m.op == DT_OP_CLEAR || m.op == DT_OP_CHECKPOINT) {
 		empty = dt_bitmap_alloc(dt->nr_clusters, dt->crash_safe);
 		if (!empty)
 			return -ENOMEM;
@@ -1721,30 +2100,40 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 
 	mutex_lock(&dt->msg_lock);
 	dt_lock(dt);
-	/* Everything else changes state, which needs the metadata owned. */
+	/*
+	 * Everything else changes state, which needs the metadata owned:
+	 * loaded by this instance's resume and not yet stored by its suspend
+	 * (a failed resume leaves it unowned).
+	 */
 	if (!test_bit(DT_F_OWNER, &dt->flags)) {
 		r = -EBUSY;
 		goto out;
 	}
-	if (!strcasecmp(argv[0], DT_MSG_CLEAR) && argc == 1) {
-		r = dt_msg_clear(dt, empty);
-		empty = NULL;
-	} else if (!strcasecmp(argv[0], DT_MSG_CHECKPOINT) && argc == 1) {
-		if (dt->frozen) {
-			r = -EEXIST;
-		} else {
-			r = dt_msg_checkpoint(dt, empty);
-			empty = NULL;
-		}
-	} else if (!strcasecmp(argv[0], DT_MSG_COMMIT) && argc == 1) {
-		r = dt_msg_commit(dt);
-	} else if (!strcasecmp(argv[0], DT_MSG_ROLLBACK) && argc == 1) {
-		r = dt_msg_rollback(dt);
-	} else if (!strcasecmp(argv[0], DT_MSG_MARK) && argc == 3) {
-		r = dt_msg_mark(dt, argv[1], argv[2]);
-	} else {
-		DMWARN_LIMIT("%s: unrecognised message '%s' with %u arguments",
-			     dm_table_device_name(ti->table), argv[0], argc - 1);
+	switch (m.op) {
+	case DT_OP_CLEAR:
+		r = dt_msg_clear(dt, &empty);
+		break;
+	case DT_OP_CHECKPOINT:
+		r = dt->frozen ? -EEXIST :
+			dt_msg_checkpoint(dt, &empty, result, maxlen);
+		break;
+	case DT_OP_COMMIT:
+	case DT_OP_ROLLBACK:
+		if (!dt->frozen)
+			r = -ENOENT;
+		else if (m.has_id && m.id != dt->sb.frozen_id)
+			r = -ESTALE;
+		else if (m.op == DT_OP_COMMIT)
+			r = dt_msg_commit(dt);
+		else
+			r = dt_msg_rollback(dt);
+		break;
+	case DT_OP_MARK:
+		r = dt_msg_mark(dt, m.first, m.last);
+		break;
+	default:
+		r = -EINVAL;
+		break;
 	}
 out:
 	dt_unlock(dt);
@@ -1773,11 +2162,13 @@ static const char *dt_health_name(enum dt_health health)
  * Status, answered from memory without sleeping (also while suspended):
  *
  *   <cluster_sectors> <clusters> <dirty_clusters> <frozen_clusters|->
- *   <mode> <health> <uuid> <sequence>
+ *   <mode> <health> <uuid> <sequence> <frozen_id|->
  *
  * mode is "default" or "crash_safe"; health is "ok", "unclean_shutdown"
  * (every cluster counted dirty until the next clear or commit) or
- * "metadata_error" (metadata I/O failed; data I/O unaffected).
+ * "metadata_error" (metadata I/O failed: see dt_hold_failed() for what
+ * that does to writes).  frozen_id is the frozen set's identity, 16
+ * lowercase hex digits, as the checkpoint message replied it.
  */
 static void dt_status(struct dm_target *ti, status_type_t type,
 		      unsigned int status_flags, char *result,
@@ -1788,7 +2179,7 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 	long dirty, frozen;
 	enum dt_health health;
 	u8 uuid[DT_UUID_SIZE];
-	u64 sequence;
+	u64 sequence, frozen_id;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
@@ -1800,6 +2191,7 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 		health = dt->health;
 		memcpy(uuid, dt->sb.uuid, sizeof(uuid));
 		sequence = dt->sb.sequence;
+		frozen_id = dt->sb.frozen_id;
 		spin_unlock(&dt->state_lock);
 
 		DMEMIT("%u %llu %ld ", dt->cluster_sectors, dt->nr_clusters,
@@ -1811,20 +2203,30 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s %s %pUb %llu",
 		       dt->crash_safe ? DT_MODE_CRASH_SAFE : DT_MODE_DEFAULT,
 		       dt_health_name(health), uuid, sequence);
+		if (frozen < 0)
+			DMEMIT(" -");
+		else
+			DMEMIT(" %016llx", frozen_id);
 		break;
 
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %u", dt->metadata_dev->name, dt->data_dev->name,
 		       dt->cluster_sectors);
-		if (dt->crash_safe)
+		if (dt->crash_safe && dt->availability)
+			DMEMIT(" 2 %s %s", DT_FEATURE_CRASH_SAFE,
+			       DT_FEATURE_AVAILABILITY);
+		else if (dt->crash_safe)
 			DMEMIT(" 1 %s", DT_FEATURE_CRASH_SAFE);
+		else if (dt->availability)
+			DMEMIT(" 1 %s", DT_FEATURE_AVAILABILITY);
 		break;
 
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",metadata_device_name=%s,data_device_name=%s,cluster_sectors=%u,crash_safe=%c;",
+		DMEMIT(",metadata_device_name=%s,data_device_name=%s,cluster_sectors=%u,crash_safe=%c,availability=%c;",
 		       dt->metadata_dev->name, dt->data_dev->name,
-		       dt->cluster_sectors, dt->crash_safe ? 'y' : 'n');
+		       dt->cluster_sectors, dt->crash_safe ? 'y' : 'n',
+		       dt->availability ? 'y' : 'n');
 		break;
 	}
 }

@@ -26,6 +26,7 @@ dt_status() {
 	health) idx=9 ;;
 	uuid) idx=10 ;;
 	sequence) idx=11 ;;
+	frozen_id) idx=12 ;;
 	*) echo "dt_status: unknown field $field" >&2; return 2 ;;
 	esac
 	dmsetup status "$name" | awk -v i=$idx '$3 == "dirtytrack" { print $i; exit }'

@@ -104,6 +104,7 @@ void dt_test_make_superblock(unsigned char *block, uint64_t data_sectors,
 	sb.live_block = htole64(1);
 	sb.frozen_block = htole64(1 + bb);
 	sb.frozen_sequence = htole64((flags & DT_SB_FLAG_FROZEN) ? 6 : 0);
+	sb.frozen_id = htole64((flags & DT_SB_FLAG_FROZEN) ? 0x0123456789abcdefULL : 0);
 	memcpy(block, &sb, sizeof(sb));
 	dt_test_seal_superblock(block);
 }
