@@ -160,8 +160,9 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
 		return "metadata device smaller than its bitmaps";
 	if (DT_LE64(sb->dirty_clusters) > nr || DT_LE64(sb->frozen_clusters) > nr)
 		return "bad dirty cluster count";
-	if (!(DT_LE32(sb->flags) & DT_SB_FLAG_FROZEN) != !DT_LE64(sb->frozen_id))
-		return "frozen set identity does not match the frozen flag";
+	/* FROZEN without an id: stored before frozen sets had identities. */
+	if (!(DT_LE32(sb->flags) & DT_SB_FLAG_FROZEN) && DT_LE64(sb->frozen_id))
+		return "frozen set identity without a frozen set";
 	for (i = 0; i < sizeof(sb->reserved); i++)
 		if (sb->reserved[i])
 			return "reserved bytes not zero";

@@ -1072,6 +1072,17 @@ static int dt_format(struct dirtytrack *dt)
 	return 0;
 }
 
+/* A frozen set's identity: random, never 0 (which means none). */
+static u64 dt_new_frozen_id(void)
+{
+	u64 id;
+
+	do {
+		id = get_random_u64();
+	} while (!id);
+	return id;
+}
+
 /* Read a stored set of the geometry in @info into a bitmap of ours. */
 static int dt_load_set(struct dirtytrack *dt, const struct dt_sb_info *info,
 		       bool frozen, struct dt_bitmap *bm)
@@ -1195,6 +1206,15 @@ static int dt_load(struct dirtytrack *dt)
 		dt_bitmap_clip(frozen, dt->nr_clusters);
 		dt_bitmap_recount(frozen, dt->nr_clusters);
 		dt->frozen = frozen;
+		/*
+		 * Stored before frozen sets had identities: give it one, so
+		 * that commit and rollback can be fenced from now on.
+		 */
+		if (!info.frozen_id) {
+			spin_lock(&dt->state_lock);
+			dt->sb.frozen_id = dt_new_frozen_id();
+			spin_unlock(&dt->state_lock);
+		}
 	}
 
 	set_bit(DT_F_SB_VALID_ON_DISK, &dt->flags);
@@ -1778,9 +1798,7 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap **empty,
 	r = dt_prepare_change(dt);
 	if (r)
 		return r;
-	do {
-		id = get_random_u64();
-	} while (!id);
+	id = dt_new_frozen_id();
 	old = dt_swap_live(dt, *empty);
 	*empty = NULL;
 	dt->frozen = old;

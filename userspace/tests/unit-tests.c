@@ -1900,6 +1900,22 @@ static void mut_frozen(struct dt_disk_superblock *sb, struct mem_image *m)
 { (void)m; sb->frozen_clusters = htole64(UINT64_MAX); }
 static void mut_reserved(struct dt_disk_superblock *sb, struct mem_image *m)
 { (void)m; sb->reserved[100] = 1; }
+static void mut_stray_id(struct dt_disk_superblock *sb, struct mem_image *m)
+{ (void)m; sb->frozen_id = htole64(42); }
+
+static void test_inspect_frozen_without_id(void)
+{
+	struct mem_image m = make_image(DT_SB_FLAG_VALID | DT_SB_FLAG_FROZEN);
+	struct dt_md_info info;
+
+	begin();
+	((struct dt_disk_superblock *)m.data)->frozen_id = 0;
+	dt_test_seal_superblock(m.data);
+	CHECK(inspect_image(&m, &info) == 0);
+	CHECK(info.state != DT_MD_CORRUPT);
+	free(m.data);
+	end("a frozen set stored before frozen sets had ids (frozen_id 0) is accepted");
+}
 
 static void test_inspect_corruptions(void)
 {
@@ -1924,6 +1940,8 @@ static void test_inspect_corruptions(void)
 		  mut_dirty, 1 },
 		{ "a huge frozen count", "bad dirty cluster count", mut_frozen, 1 },
 		{ "a non-zero reserved byte", "reserved bytes not zero", mut_reserved, 1 },
+		{ "a frozen set id but no frozen set",
+		  "frozen set identity without a frozen set", mut_stray_id, 1 },
 	};
 	unsigned int i;
 
@@ -2818,6 +2836,7 @@ static const struct {
 	{ test_inspect_sound, "inspect" },
 	{ test_inspect_unformatted, "inspect" },
 	{ test_inspect_corruptions, "inspect" },
+	{ test_inspect_frozen_without_id, "inspect" },
 	{ test_inspect_stray, "inspect" },
 	{ test_inspect_short, "inspect" },
 	{ test_cli_version, "cli" },
