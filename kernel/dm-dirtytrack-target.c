@@ -25,6 +25,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-dirtytrack-metadata.h"
+#include "dm-dirtytrack-snapshot.h"
 
 #define DM_MSG_PREFIX "dirtytrack"
 
@@ -73,6 +74,8 @@ struct dirtytrack {
 	struct dm_target *ti;
 	struct dm_dev *metadata_dev;
 	struct dm_dev *data_dev;
+	struct dm_dev *store_dev;	/* snapshot_store, or NULL */
+	struct dt_snap *snap;		/* its snapshot, or NULL */
 	u32 cluster_sectors;
 	unsigned int cluster_shift;
 	u64 nr_clusters;
@@ -1082,10 +1085,10 @@ static __printf(2, 3) void dt_error(struct dm_target *ti, const char *fmt, ...)
 }
 
 static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
-			     struct dm_target *ti)
+			     struct dm_target *ti, const char **store_path)
 {
 	static const struct dm_arg _args[] = {
-		{0, 1, "Invalid number of feature arguments"},
+		{0, 3, "Invalid number of feature arguments"},
 	};
 	unsigned int argc;
 	const char *name;
@@ -1102,6 +1105,12 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 		name = dm_shift_arg(as);
 		if (!strcasecmp(name, DT_FEATURE_CRASH_SAFE)) {
 			dt->crash_safe = true;
+			continue;
+		}
+		if (!strcasecmp(name, DT_FEATURE_SNAPSHOT_STORE) && argc &&
+		    !*store_path) {
+			*store_path = dm_shift_arg(as);
+			argc--;
 			continue;
 		}
 		dt_error(ti, "Unknown feature: %s", name);
@@ -1151,6 +1160,33 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 	return 0;
 }
 
+/* snapshot_store <dev>: open it and set up its snapshot. */
+static int dt_open_store(struct dirtytrack *dt, struct dm_target *ti,
+			 const char *path)
+{
+	struct dt_snap *snap;
+	int r;
+
+	r = dm_get_device(ti, path, dm_table_get_mode(ti->table),
+			  &dt->store_dev);
+	if (r) {
+		ti->error = "Error opening snapshot store";
+		return r;
+	}
+	if (dt->store_dev->bdev == dt->data_dev->bdev ||
+	    dt->store_dev->bdev == dt->metadata_dev->bdev) {
+		ti->error = "Snapshot store must differ from the data and metadata devices";
+		return -EINVAL;
+	}
+	snap = dt_snap_create(ti, dt->data_dev, dt->store_dev,
+			      dt->cluster_sectors, dt->nr_clusters,
+			      &ti->error);
+	if (IS_ERR(snap))
+		return PTR_ERR(snap);
+	dt->snap = snap;
+	return 0;
+}
+
 /*
  * Construct a dirtytrack target:
  *
@@ -1161,10 +1197,13 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
  *   data_dev:        the tracked device, mapped 1:1 from sector 0
  *   cluster_sectors: tracking granularity, a power of two from 8 to 2^21
  *   features:        crash_safe: write-intent tracking, exact after a crash
+ *                    snapshot_store <dev>: preserve the frozen set as of
+ *                    each checkpoint (dm-dirtytrack-snapshot.c)
  */
 static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
-	struct dt_bitmap *live;
+	const char *store_path = NULL;
+	struct dt_bitmap *live = NULL;
 	struct dm_arg_set as;
 	struct dirtytrack *dt;
 	unsigned int cs;
@@ -1203,7 +1242,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	as.argc = argc - 3;
 	as.argv = argv + 3;
-	r = dt_parse_features(&as, dt, ti);
+	r = dt_parse_features(&as, dt, ti, &store_path);
 	if (r)
 		goto bad;
 	if (as.argc) {
@@ -1236,6 +1275,11 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	dt->md_sectors_per_lbs =
 		bdev_logical_block_size(dt->metadata_dev->bdev) >> SECTOR_SHIFT;
+	if (store_path) {
+		r = dt_open_store(dt, ti, store_path);
+		if (r)
+			goto bad_live;
+	}
 
 	r = dt_check_metadata(dt, ti);
 	if (r)
@@ -1289,6 +1333,10 @@ bad_wq:
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(live);
 bad_live:
+	if (dt->snap)
+		dt_snap_put(dt->snap);
+	if (dt->store_dev)
+		dm_put_device(ti, dt->store_dev);
 	dm_put_device(ti, dt->data_dev);
 bad_data:
 	dm_put_device(ti, dt->metadata_dev);
@@ -1309,6 +1357,10 @@ static void dt_dtr(struct dm_target *ti)
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(dt->frozen);
 	dt_bitmap_free(rcu_dereference_raw(dt->live));
+	if (dt->snap) {
+		dt_snap_put(dt->snap);
+		dm_put_device(ti, dt->store_dev);
+	}
 	dm_put_device(ti, dt->data_dev);
 	dm_put_device(ti, dt->metadata_dev);
 	kfree(dt);
@@ -1323,13 +1375,13 @@ static bool dt_bio_changes_data(struct bio *bio)
 	return op_is_write(bio_op(bio)) && bio_sectors(bio);
 }
 
+static int dt_map_write(struct dirtytrack *dt, struct bio *bio, bool ask_snap);
+
 static int dt_map(struct dm_target *ti, struct bio *bio)
 {
 	struct dirtytrack *dt = ti->private;
 	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	sector_t offset = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	struct dt_bitmap *live;
-	bool hold;
 
 	pb->bm = NULL;
 	bio_set_dev(bio, dt->data_dev->bdev);
@@ -1342,8 +1394,26 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 
 	pb->first = offset >> dt->cluster_shift;
 	pb->last = (offset + bio_sectors(bio) - 1) >> dt->cluster_shift;
+	return dt_map_write(dt, bio, true);
+}
+
+/*
+ * Mark a remapped write and send it on (or hold it).  @ask_snap: let the
+ * snapshot hold it first; dt_snap_checkpoint_begin() relies on that test
+ * and the marking sharing one RCU read section.
+ */
+static int dt_map_write(struct dirtytrack *dt, struct bio *bio, bool ask_snap)
+{
+	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct dt_bitmap *live;
+	bool hold;
 
 	rcu_read_lock();
+	if (ask_snap && dt->snap &&
+	    dt_snap_hold_write(dt->snap, bio, pb->first, pb->last)) {
+		rcu_read_unlock();
+		return DM_MAPIO_SUBMITTED;
+	}
 	live = rcu_dereference(dt->live);
 	/*
 	 * Cannot fail: a set is killed a grace period after it stopped
@@ -1376,6 +1446,13 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 		}
 	}
 	return DM_MAPIO_REMAPPED;
+}
+
+/* A write the snapshot held until its clusters were preserved. */
+void dt_resubmit_write(struct dm_target *ti, struct bio *bio)
+{
+	if (dt_map_write(ti->private, bio, false) == DM_MAPIO_REMAPPED)
+		dm_submit_bio_remap(bio, NULL);
 }
 
 /*
@@ -1439,6 +1516,9 @@ static void dt_postsuspend(struct dm_target *ti)
 {
 	struct dirtytrack *dt = ti->private;
 
+	/* The store does not survive deactivation. */
+	if (dt->snap)
+		dt_snap_end(dt->snap);
 	flush_workqueue(dt->wq);
 	dt_lock(dt);
 	if (test_bit(DT_F_OWNER, &dt->flags)) {
@@ -1507,6 +1587,8 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap *empty)
 	int r;
 
 	dt_invalidate(dt);
+	if (dt->snap)
+		dt_snap_checkpoint_begin(dt->snap);
 	old = dt_swap_live(dt, empty);
 	dt->frozen = old;
 	spin_lock(&dt->state_lock);
@@ -1524,8 +1606,13 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap *empty)
 			dt_metadata_failed(dt, "frozen bitmap write", r);
 		dt_write_superblock(dt, !r);
 	}
-	/* Every write marked in the frozen set has completed on return. */
+	/*
+	 * Every write marked in the frozen set has completed on return, and
+	 * is in the snapshot: preservation starts only now.
+	 */
 	dt_wait_drained_unlocked(dt, old);
+	if (dt->snap)
+		dt_snap_checkpoint_done(dt->snap, old->bits);
 	return 0;
 }
 
@@ -1533,6 +1620,8 @@ static int dt_msg_commit(struct dirtytrack *dt)
 {
 	if (!dt->frozen)
 		return -ENOENT;
+	if (dt->snap)
+		dt_snap_end(dt->snap);
 	dt_invalidate(dt);
 	/* crash_safe: the live set holds re-marked writes; store it first. */
 	dt_persist_live(dt);
@@ -1557,6 +1646,8 @@ static int dt_msg_rollback(struct dirtytrack *dt)
 {
 	if (!dt->frozen)
 		return -ENOENT;
+	if (dt->snap)
+		dt_snap_end(dt->snap);
 	dt_invalidate(dt);
 	dt_bitmap_merge(dt_live_locked(dt), dt->frozen, dt->nr_clusters);
 	dt_persist_live(dt);
@@ -1589,6 +1680,19 @@ static int dt_msg_mark(struct dirtytrack *dt, const char *start_arg,
 			dt_durable_mark(dt_live_locked(dt), first, last);
 	}
 	return 0;
+}
+
+/* release <start> <nr_sectors>: the backup has read that extent. */
+static int dt_msg_release(struct dirtytrack *dt, const char *start_arg,
+			  const char *len_arg)
+{
+	u64 start, len;
+
+	if (kstrtoull(start_arg, 10, &start) || kstrtoull(len_arg, 10, &len))
+		return -EINVAL;
+	if (!dt->snap)
+		return -ENOENT;
+	return dt_snap_release(dt->snap, start, len, dt->ti->len);
 }
 
 /*
@@ -1742,6 +1846,8 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 		r = dt_msg_rollback(dt);
 	} else if (!strcasecmp(argv[0], DT_MSG_MARK) && argc == 3) {
 		r = dt_msg_mark(dt, argv[1], argv[2]);
+	} else if (!strcasecmp(argv[0], DT_MSG_RELEASE) && argc == 3) {
+		r = dt_msg_release(dt, argv[1], argv[2]);
 	} else {
 		DMWARN_LIMIT("%s: unrecognised message '%s' with %u arguments",
 			     dm_table_device_name(ti->table), argv[0], argc - 1);
@@ -1811,13 +1917,25 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s %s %pUb %llu",
 		       dt->crash_safe ? DT_MODE_CRASH_SAFE : DT_MODE_DEFAULT,
 		       dt_health_name(health), uuid, sequence);
+		/* Field 9, <frozen_id>: a placeholder until it lands. */
+		DMEMIT(" - ");
+		if (dt->snap)
+			dt_snap_status(dt->snap, result, maxlen, &sz);
+		else
+			DMEMIT("- - -");
 		break;
 
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %u", dt->metadata_dev->name, dt->data_dev->name,
 		       dt->cluster_sectors);
+		if (dt->crash_safe || dt->store_dev)
+			DMEMIT(" %u", (dt->crash_safe ? 1 : 0) +
+			       (dt->store_dev ? 2 : 0));
 		if (dt->crash_safe)
-			DMEMIT(" 1 %s", DT_FEATURE_CRASH_SAFE);
+			DMEMIT(" %s", DT_FEATURE_CRASH_SAFE);
+		if (dt->store_dev)
+			DMEMIT(" %s %s", DT_FEATURE_SNAPSHOT_STORE,
+			       dt->store_dev->name);
 		break;
 
 	case STATUSTYPE_IMA:
@@ -1857,13 +1975,21 @@ static int __init dm_dirtytrack_init(void)
 {
 	int r = dm_register_target(&dirtytrack_target);
 
-	if (r < 0)
+	if (r < 0) {
 		DMERR("register failed %d", r);
+		return r;
+	}
+	r = dt_snap_init();
+	if (r < 0) {
+		DMERR("register of %s failed %d", DT_VIEW_TARGET_NAME, r);
+		dm_unregister_target(&dirtytrack_target);
+	}
 	return r;
 }
 
 static void __exit dm_dirtytrack_exit(void)
 {
+	dt_snap_exit();
 	dm_unregister_target(&dirtytrack_target);
 }
 
