@@ -549,10 +549,10 @@ void dt_snap_status(struct dt_snap *s, char *result, unsigned int maxlen,
 		    unsigned int *status_sz)
 {
 	static const char * const names[] = {
-		[DT_SNAP_IDLE] = "idle",
-		[DT_SNAP_STARTING] = "active",
-		[DT_SNAP_ACTIVE] = "active",
-		[DT_SNAP_INVALID] = "invalid",
+		[DT_SNAP_IDLE] = DT_SNAPSHOT_IDLE,
+		[DT_SNAP_STARTING] = DT_SNAPSHOT_ACTIVE,
+		[DT_SNAP_ACTIVE] = DT_SNAPSHOT_ACTIVE,
+		[DT_SNAP_INVALID] = DT_SNAPSHOT_INVALID,
 	};
 	unsigned int sz = *status_sz;
 	enum dt_snap_state state;

@@ -30,9 +30,7 @@
 #include <linux/device-mapper.h>
 #include <linux/types.h>
 
-#define DT_FEATURE_SNAPSHOT_STORE	"snapshot_store"
-#define DT_MSG_RELEASE			"release"
-#define DT_VIEW_TARGET_NAME		"dirtytrack-view"
+#include "dm-dirtytrack-abi.h"
 
 struct dt_snap;
 

@@ -1879,7 +1879,8 @@ static const char *dt_health_name(enum dt_health health)
  * Status, answered from memory without sleeping (also while suspended):
  *
  *   <cluster_sectors> <clusters> <dirty_clusters> <frozen_clusters|->
- *   <mode> <health> <uuid> <sequence>
+ *   <mode> <health> <uuid> <sequence> <frozen_id>
+ *   <snapshot> <store_used_sectors> <store_sectors>
  *
  * mode is "default" or "crash_safe"; health is "ok", "unclean_shutdown"
  * (every cluster counted dirty until the next clear or commit) or
@@ -1922,7 +1923,7 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 		if (dt->snap)
 			dt_snap_status(dt->snap, result, maxlen, &sz);
 		else
-			DMEMIT("- - -");
+			DMEMIT("%s - -", DT_SNAPSHOT_NONE);
 		break;
 
 	case STATUSTYPE_TABLE:

@@ -268,7 +268,7 @@ exactness() {
 	store_dev 4M
 	# dt0 over a delay target that holds every read of the data device 1 s
 	dmsetup create dtlower --table "0 $LEN linear $DATA_DEV 0"
-	local c i bad=0
+	local c wpid bad=0
 	DATA_DEV=/dev/mapper/dtlower snap_create
 	dd if=/dev/urandom of=/dev/mapper/dt0 bs=1M count=$((LEN / 2048)) oflag=direct status=none
 	dmsetup message dt0 0 checkpoint
@@ -276,19 +276,20 @@ exactness() {
 	dmsetup suspend dtlower
 	dmsetup load dtlower --table "0 $LEN delay $DATA_DEV 0 1000 $DATA_DEV 0 0"
 	dmsetup resume dtlower
-	for c in 3 7 11; do
+	for c in 3 5 7 9 11 13; do
 		REF=$BATS_TEST_TMPDIR/ref.$c
 		dd if="$DATA_DEV" of="$REF" bs=$CB skip=$c count=1 iflag=direct status=none
 		# the write first (its copy reads for 1 s), the view read while it waits
 		dt_write /dev/mapper/dt0 $((c * CS)) $CS &
+		wpid=$!
 		sleep 0.3
 		cmp <(dd if=/dev/mapper/dtv bs=$CB skip=$c count=1 iflag=direct status=none) "$REF" ||
 			bad=$((bad + 1))
-		wait $!
+		wait "$wpid"
 		! cmp -s <(dd if="$DATA_DEV" bs=$CB skip=$c count=1 iflag=direct status=none) "$REF" || false
 	done
 	[ "$bad" -eq 0 ]
-	[ "$(dt_status dt0 store_used)" = $((3 * CS)) ]
+	[ "$(dt_status dt0 store_used)" = $((6 * CS)) ]
 	# a preserved cluster is read from the store
 	REF=$BATS_TEST_TMPDIR/ref.3
 	cmp <(dd if=/dev/mapper/dtv bs=$CB skip=3 count=1 iflag=direct status=none) "$REF"
