@@ -294,3 +294,36 @@ exactness() {
 	REF=$BATS_TEST_TMPDIR/ref.3
 	cmp <(dd if=/dev/mapper/dtv bs=$CB skip=3 count=1 iflag=direct status=none) "$REF"
 }
+
+@test "a write in flight at the checkpoint is in the snapshot, whole, even when rewritten at once" {
+	store_dev 4M
+	dmsetup create dtlower --table "0 $LEN linear $DATA_DEV 0"
+	local a b cp wa
+	DATA_DEV=/dev/mapper/dtlower snap_create
+	dd if=/dev/urandom of=/dev/mapper/dt0 bs=1M count=$((LEN / 2048)) oflag=direct status=none
+	dmsetup message dt0 0 checkpoint
+	dmsetup message dt0 0 commit
+	a=$BATS_TEST_TMPDIR/a b=$BATS_TEST_TMPDIR/b
+	dd if=/dev/urandom of="$a" bs=$CB count=1 status=none
+	dd if=/dev/urandom of="$b" bs=$CB count=1 status=none
+	# every write of the data device now takes 1 s
+	dmsetup suspend dtlower
+	dmsetup load dtlower --table "0 $LEN delay $DATA_DEV 0 0 $DATA_DEV 0 1000"
+	dmsetup resume dtlower
+	dd if="$a" of=/dev/mapper/dt0 bs=$CB seek=5 oflag=direct status=none &
+	wa=$!
+	sleep 0.3
+	# A is in flight: the checkpoint waits for it; B comes during that wait
+	dmsetup message dt0 0 checkpoint &
+	cp=$!
+	sleep 0.3
+	dd if="$b" of=/dev/mapper/dt0 bs=$CB seek=5 oflag=direct status=none
+	wait "$wa"
+	wait "$cp"
+	[ "$(dt_clusters dt0 frozen | dt_ranges)" = 5 ]
+	[ "$(dt_clusters dt0 live | dt_ranges)" = 5 ]
+	view_create
+	cmp <(dd if=/dev/mapper/dtv bs=$CB skip=5 count=1 iflag=direct status=none) "$a"
+	cmp <(dd if=/dev/mapper/dt0 bs=$CB skip=5 count=1 iflag=direct status=none) "$b"
+	[ "$(dt_status dt0 store_used)" = $CS ]
+}
