@@ -255,4 +255,29 @@ static inline const char *dt_sb_validate(const struct dt_disk_superblock *sb,
 #define DT_POS_DIGITS \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
+/* ------------------------------------------------------------------ */
+/* Snapshot store                                                      */
+/* ------------------------------------------------------------------ */
+/*
+ * Table feature "snapshot_store <dev>" (two feature arguments).  Status
+ * fields 10-12, after field 9 <frozen_id>:
+ *   <snapshot> <store_used_sectors> <store_sectors>
+ * snapshot is "-" without a store, else one of the DT_SNAPSHOT_* words;
+ * the two numbers are "-" without a store.
+ * Message "release <start_sector> <nr_sectors>" (target-relative): the
+ * whole clusters inside need no more preserving; -ENOENT without a
+ * snapshot, -ERANGE beyond the end.
+ * The view: "<start> <length> dirtytrack-view <dirtytrack_dev>", loaded
+ * read-only; sector n of it is target-relative sector n as of the
+ * checkpoint (meaningful for frozen, unreleased clusters only).
+ */
+#define DT_FEATURE_SNAPSHOT_STORE	"snapshot_store"
+#define DT_MSG_RELEASE			"release"
+#define DT_VIEW_TARGET_NAME		"dirtytrack-view"
+#define DT_SNAPSHOT_NONE		"-"
+#define DT_SNAPSHOT_IDLE		"idle"
+#define DT_SNAPSHOT_ACTIVE		"active"
+#define DT_SNAPSHOT_INVALID		"invalid"
+#define DT_STATUS_FIELD_SNAPSHOT	10	/* 1-based, of the target's fields */
+
 #endif /* DM_DIRTYTRACK_ABI_H */

@@ -27,6 +27,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-dirtytrack-metadata.h"
+#include "dm-dirtytrack-snapshot.h"
 
 #define DM_MSG_PREFIX "dirtytrack"
 
@@ -106,6 +107,8 @@ struct dirtytrack {
 	struct dm_target *ti;
 	struct dm_dev *metadata_dev;
 	struct dm_dev *data_dev;
+	struct dm_dev *store_dev;	/* snapshot_store, or NULL */
+	struct dt_snap *snap;		/* its snapshot, or NULL */
 	u32 cluster_sectors;
 	unsigned int cluster_shift;
 	u64 nr_clusters;
@@ -1277,10 +1280,10 @@ static __printf(2, 3) void dt_error(struct dm_target *ti, const char *fmt, ...)
 }
 
 static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
-			     struct dm_target *ti)
+			     struct dm_target *ti, const char **store_path)
 {
 	static const struct dm_arg _args[] = {
-		{0, 2, "Invalid number of feature arguments"},
+		{0, 4, "Invalid number of feature arguments"},
 	};
 	unsigned int argc;
 	const char *name;
@@ -1301,6 +1304,12 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 		}
 		if (!strcasecmp(name, DT_FEATURE_AVAILABILITY)) {
 			dt->availability = true;
+			continue;
+		}
+		if (!strcasecmp(name, DT_FEATURE_SNAPSHOT_STORE) && argc &&
+		    !*store_path) {
+			*store_path = dm_shift_arg(as);
+			argc--;
 			continue;
 		}
 		dt_error(ti, "Unknown feature: %s", name);
@@ -1350,6 +1359,33 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 	return 0;
 }
 
+/* snapshot_store <dev>: open it and set up its snapshot. */
+static int dt_open_store(struct dirtytrack *dt, struct dm_target *ti,
+			 const char *path)
+{
+	struct dt_snap *snap;
+	int r;
+
+	r = dm_get_device(ti, path, dm_table_get_mode(ti->table),
+			  &dt->store_dev);
+	if (r) {
+		ti->error = "Error opening snapshot store";
+		return r;
+	}
+	if (dt->store_dev->bdev == dt->data_dev->bdev ||
+	    dt->store_dev->bdev == dt->metadata_dev->bdev) {
+		ti->error = "Snapshot store must differ from the data and metadata devices";
+		return -EINVAL;
+	}
+	snap = dt_snap_create(ti, dt->data_dev, dt->store_dev,
+			      dt->cluster_sectors, dt->nr_clusters,
+			      &ti->error);
+	if (IS_ERR(snap))
+		return PTR_ERR(snap);
+	dt->snap = snap;
+	return 0;
+}
+
 /*
  * Construct a dirtytrack target:
  *
@@ -1362,10 +1398,13 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
  *   features:        crash_safe: write-intent tracking, exact after a crash
  *                    availability: never hold or fail a write because its
  *                    metadata cannot be written (see the documentation)
+ *                    snapshot_store <dev>: preserve the frozen set as of
+ *                    each checkpoint (dm-dirtytrack-snapshot.c)
  */
 static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
-	struct dt_bitmap *live;
+	const char *store_path = NULL;
+	struct dt_bitmap *live = NULL;
 	struct dm_arg_set as;
 	struct dirtytrack *dt;
 	unsigned int cs;
@@ -1415,7 +1454,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	as.argc = argc - 3;
 	as.argv = argv + 3;
-	r = dt_parse_features(&as, dt, ti);
+	r = dt_parse_features(&as, dt, ti, &store_path);
 	if (r)
 		goto bad;
 	if (as.argc) {
@@ -1448,6 +1487,11 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	dt->md_sectors_per_lbs =
 		bdev_logical_block_size(dt->metadata_dev->bdev) >> SECTOR_SHIFT;
+	if (store_path) {
+		r = dt_open_store(dt, ti, store_path);
+		if (r)
+			goto bad_live;
+	}
 
 	r = dt_check_metadata(dt, ti);
 	if (r)
@@ -1501,6 +1545,10 @@ bad_wq:
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(live);
 bad_live:
+	if (dt->snap)
+		dt_snap_put(dt->snap);
+	if (dt->store_dev)
+		dm_put_device(ti, dt->store_dev);
 	dm_put_device(ti, dt->data_dev);
 bad_data:
 	dm_put_device(ti, dt->metadata_dev);
@@ -1522,6 +1570,10 @@ static void dt_dtr(struct dm_target *ti)
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(dt->frozen);
 	dt_bitmap_free(rcu_dereference_raw(dt->live));
+	if (dt->snap) {
+		dt_snap_put(dt->snap);
+		dm_put_device(ti, dt->store_dev);
+	}
 	dm_put_device(ti, dt->data_dev);
 	dm_put_device(ti, dt->metadata_dev);
 	kfree(dt);
@@ -1536,13 +1588,13 @@ static bool dt_bio_changes_data(struct bio *bio)
 	return op_is_write(bio_op(bio)) && bio_sectors(bio);
 }
 
+static int dt_map_write(struct dirtytrack *dt, struct bio *bio, bool ask_snap);
+
 static int dt_map(struct dm_target *ti, struct bio *bio)
 {
 	struct dirtytrack *dt = ti->private;
 	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	sector_t offset = dm_target_offset(ti, bio->bi_iter.bi_sector);
-	struct dt_bitmap *live;
-	bool hold;
 
 	pb->bm = NULL;
 	bio_set_dev(bio, dt->data_dev->bdev);
@@ -1555,8 +1607,26 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 
 	pb->first = offset >> dt->cluster_shift;
 	pb->last = (offset + bio_sectors(bio) - 1) >> dt->cluster_shift;
+	return dt_map_write(dt, bio, true);
+}
+
+/*
+ * Mark a remapped write and send it on (or hold it).  @ask_snap: let the
+ * snapshot hold it first; dt_snap_checkpoint_begin() relies on that test
+ * and the marking sharing one RCU read section.
+ */
+static int dt_map_write(struct dirtytrack *dt, struct bio *bio, bool ask_snap)
+{
+	struct dt_per_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct dt_bitmap *live;
+	bool hold;
 
 	rcu_read_lock();
+	if (ask_snap && dt->snap &&
+	    dt_snap_hold_write(dt->snap, bio, pb->first, pb->last)) {
+		rcu_read_unlock();
+		return DM_MAPIO_SUBMITTED;
+	}
 	live = rcu_dereference(dt->live);
 	/*
 	 * Cannot fail: a set is killed a grace period after it stopped
@@ -1596,6 +1666,13 @@ static int dt_map(struct dm_target *ti, struct bio *bio)
 		}
 	}
 	return DM_MAPIO_REMAPPED;
+}
+
+/* A write the snapshot held until its clusters were preserved. */
+void dt_resubmit_write(struct dm_target *ti, struct bio *bio)
+{
+	if (dt_map_write(ti->private, bio, false) == DM_MAPIO_REMAPPED)
+		dm_submit_bio_remap(bio, NULL);
 }
 
 /*
@@ -1661,6 +1738,9 @@ static void dt_postsuspend(struct dm_target *ti)
 
 	/* No write is in flight, none held: only retries of the superblock. */
 	cancel_delayed_work_sync(&dt->retry_work);
+	/* The store does not survive deactivation. */
+	if (dt->snap)
+		dt_snap_end(dt->snap);
 	flush_workqueue(dt->wq);
 	dt_lock(dt);
 	if (test_bit(DT_F_OWNER, &dt->flags)) {
@@ -1799,6 +1879,9 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap **empty,
 	if (r)
 		return r;
 	id = dt_new_frozen_id();
+	/* From here until it is done (or ended), every new write waits. */
+	if (dt->snap)
+		dt_snap_checkpoint_begin(dt->snap);
 	old = dt_swap_live(dt, *empty);
 	*empty = NULL;
 	dt->frozen = old;
@@ -1812,8 +1895,17 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap **empty,
 		else
 			r = dt_write_superblock(dt, true);
 	}
-	/* Every write marked in the frozen set has completed on return. */
+	/*
+	 * Every write marked in the frozen set has completed on return, and
+	 * is in the snapshot: preservation starts only now.
+	 */
 	owner = dt_wait_drained_unlocked(dt, old);
+	if (dt->snap) {
+		if (!r && owner)
+			dt_snap_checkpoint_done(dt->snap, old->bits);
+		else
+			dt_snap_end(dt->snap);	/* lets the waiting writes go */
+	}
 	if (!r) {
 		scnprintf(result, maxlen, "%016llx", id);
 		return 1;
@@ -1844,6 +1936,9 @@ static int dt_msg_commit(struct dirtytrack *dt)
 	r = dt_prepare_change(dt);
 	if (r)
 		return r;
+	/* The backup is over, whatever the commit's outcome. */
+	if (dt->snap)
+		dt_snap_end(dt->snap);
 	/* crash_safe: the live set holds re-marked writes; store it first. */
 	if (dt_persist_live(dt))
 		return -EIO;
@@ -1883,6 +1978,8 @@ static int dt_msg_rollback(struct dirtytrack *dt)
 	r = dt_prepare_change(dt);
 	if (r)
 		return r;
+	if (dt->snap)
+		dt_snap_end(dt->snap);
 	dt_bitmap_merge(dt_live_locked(dt), frozen, dt->nr_clusters);
 	dt->epoch++;
 	if (dt_persist_live(dt))
@@ -1915,6 +2012,14 @@ static int dt_msg_mark(struct dirtytrack *dt, u64 first, u64 last)
 		dt_durable_mark(dt_live_locked(dt), first, last);
 	}
 	return 0;
+}
+
+/* release <start> <nr_sectors>: the backup has read that extent. */
+static int dt_msg_release(struct dirtytrack *dt, u64 start, u64 len)
+{
+	if (!dt->snap)
+		return -ENOENT;
+	return dt_snap_release(dt->snap, start, len, dt->ti->len);
 }
 
 /*
@@ -2016,12 +2121,15 @@ struct dt_msg {
 		DT_OP_COMMIT,
 		DT_OP_ROLLBACK,
 		DT_OP_MARK,
+		DT_OP_RELEASE,
 	} op;
 	bool frozen;		/* bitmap: the frozen set */
 	bool has_id;		/* commit, rollback: a frozen_id was given */
 	u64 id;
 	u64 first;		/* bitmap: first group; mark: first cluster */
 	u64 last;		/* mark: last cluster */
+	u64 start;		/* release: first sector */
+	u64 nr;			/* release: number of sectors */
 };
 
 /* A frozen set identity: exactly 16 hex digits. */
@@ -2079,6 +2187,11 @@ static int dt_msg_parse(struct dirtytrack *dt, unsigned int argc, char **argv,
 		m->first = start >> dt->cluster_shift;
 		m->last = (start + len - 1) >> dt->cluster_shift;
 		return 0;
+	}
+	if (!strcasecmp(name, DT_MSG_RELEASE) && argc == 3) {
+		m->op = DT_OP_RELEASE;
+		return kstrtou64(argv[1], 10, &m->start) ||
+		       kstrtou64(argv[2], 10, &m->nr) ? -EINVAL : 0;
 	}
 	DMWARN_LIMIT("%s: unrecognised message '%s' with %u arguments",
 		     dm_table_device_name(dt->ti->table), name, argc - 1);
@@ -2149,6 +2262,9 @@ static int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 	case DT_OP_MARK:
 		r = dt_msg_mark(dt, m.first, m.last);
 		break;
+	case DT_OP_RELEASE:
+		r = dt_msg_release(dt, m.start, m.nr);
+		break;
 	default:
 		r = -EINVAL;
 		break;
@@ -2181,6 +2297,7 @@ static const char *dt_health_name(enum dt_health health)
  *
  *   <cluster_sectors> <clusters> <dirty_clusters> <frozen_clusters|->
  *   <mode> <health> <uuid> <sequence> <frozen_id|->
+ *   <snapshot> <store_used_sectors> <store_sectors>
  *
  * mode is "default" or "crash_safe"; health is "ok", "unclean_shutdown"
  * (every cluster counted dirty until the next clear or commit) or
@@ -2225,18 +2342,26 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 			DMEMIT(" -");
 		else
 			DMEMIT(" %016llx", frozen_id);
+		if (dt->snap)
+			dt_snap_status(dt->snap, result, maxlen, &sz);
+		else
+			DMEMIT(" %s - -", DT_SNAPSHOT_NONE);
 		break;
 
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s %u", dt->metadata_dev->name, dt->data_dev->name,
 		       dt->cluster_sectors);
-		if (dt->crash_safe && dt->availability)
-			DMEMIT(" 2 %s %s", DT_FEATURE_CRASH_SAFE,
-			       DT_FEATURE_AVAILABILITY);
-		else if (dt->crash_safe)
-			DMEMIT(" 1 %s", DT_FEATURE_CRASH_SAFE);
-		else if (dt->availability)
-			DMEMIT(" 1 %s", DT_FEATURE_AVAILABILITY);
+		if (dt->crash_safe || dt->availability || dt->store_dev)
+			DMEMIT(" %u", (dt->crash_safe ? 1 : 0) +
+			       (dt->availability ? 1 : 0) +
+			       (dt->store_dev ? 2 : 0));
+		if (dt->crash_safe)
+			DMEMIT(" %s", DT_FEATURE_CRASH_SAFE);
+		if (dt->availability)
+			DMEMIT(" %s", DT_FEATURE_AVAILABILITY);
+		if (dt->store_dev)
+			DMEMIT(" %s %s", DT_FEATURE_SNAPSHOT_STORE,
+			       dt->store_dev->name);
 		break;
 
 	case STATUSTYPE_IMA:
@@ -2277,13 +2402,21 @@ static int __init dm_dirtytrack_init(void)
 {
 	int r = dm_register_target(&dirtytrack_target);
 
-	if (r < 0)
+	if (r < 0) {
 		DMERR("register failed %d", r);
+		return r;
+	}
+	r = dt_snap_init();
+	if (r < 0) {
+		DMERR("register of %s failed %d", DT_VIEW_TARGET_NAME, r);
+		dm_unregister_target(&dirtytrack_target);
+	}
 	return r;
 }
 
 static void __exit dm_dirtytrack_exit(void)
 {
+	dt_snap_exit();
 	dm_unregister_target(&dirtytrack_target);
 }
 

@@ -67,7 +67,7 @@ cycles() {
 		dmsetup message dt 0 checkpoint
 		if [ $((RANDOM % 2)) = 1 ]; then
 			# a backup: the whole device after the checkpoint, then commit
-			next=$(($(dmsetup status dt | awk "{ print \$NF }") + 1))
+			next=$(($(dmsetup status dt | awk "{ print \$11 }") + 1))
 			slot=$((next % 2))
 			dd if=/dev/zero of=/dev/vdc bs=4k count=1 seek=$((slot * '$SLOT_MB' * 256)) oflag=direct status=none
 			dd if=/dev/mapper/dt of=/dev/vdc bs=1M count=64 seek=$((slot * '$SLOT_MB' + 1)) iflag=direct oflag=direct status=none

@@ -130,7 +130,7 @@ dmesg | grep -E "log-writes|dirtytrack" || true
 	[[ "$output" != *logging_disabled* ]]
 	lw_entries=$(sed -n 's/^LW 0 [0-9]* log-writes \([0-9]*\) .*/\1/p' <<<"$output")
 	# the target's own view at the end: "<dirty> - crash_safe ok <uuid> <sequence>"
-	read -r end_dirty end_seq < <(grep '^STATUS ' <<<"$output" | tail -n 1 | awk '{ print $7, $NF }')
+	read -r end_dirty end_seq < <(grep '^STATUS ' <<<"$output" | tail -n 1 | awk '{ print $7, $12 }')
 
 	start=$SECONDS
 	run replay --final "$BASE"

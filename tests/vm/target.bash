@@ -27,6 +27,9 @@ dt_status() {
 	uuid) idx=10 ;;
 	sequence) idx=11 ;;
 	frozen_id) idx=12 ;;
+	snapshot) idx=13 ;;
+	store_used) idx=14 ;;
+	store_sectors) idx=15 ;;
 	*) echo "dt_status: unknown field $field" >&2; return 2 ;;
 	esac
 	dmsetup status "$name" | awk -v i=$idx '$3 == "dirtytrack" { print $i; exit }'
