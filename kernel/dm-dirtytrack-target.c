@@ -1028,6 +1028,18 @@ static int dt_load(struct dirtytrack *dt)
 		/* Clusters that hold data new to the device are dirty. */
 		u64 first = info.data_sectors >> dt->cluster_shift;
 
+		/*
+		 * The bitmaps move: the live area grows over the start of
+		 * the old frozen area, and dt_write_metadata() stores both
+		 * in the new geometry before the superblock that describes
+		 * it.  Until then the old superblock must not vouch for the
+		 * areas it points at: store one without the valid flag
+		 * first.  A crash in between loads all dirty; a failed
+		 * write degrades, and preresume then overwrites nothing.
+		 * The default mode's dt_invalidate() writes the same.
+		 */
+		if (dt->crash_safe && dt->frozen)
+			dt_write_superblock(dt, false);
 		dt_invalidate(dt);
 		dt_bitmap_mark(live, first, dt->nr_clusters - 1);
 		DMINFO("%s: data grew from %llu to %llu sectors; new clusters marked dirty",
