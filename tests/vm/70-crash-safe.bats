@@ -83,11 +83,11 @@ dt_stored_clusters() {
 	[ "$(dt_sb_sequence "$MD_DEV")" = 1 ]
 }
 
-# race_then_burst NAME: checkpoints under writes, then two writers at once
-# on what is left clean; then the stored live set must cover the live set
-# in memory.
+# race_then_burst NAME: checkpoints while every block is written once
+# (dt_checkpoint_race), then two writers at once on the whole device; then
+# the stored live set must cover the live set in memory.
 race_then_burst() {
-	dt_checkpoint_race "$1" 4096
+	dt_checkpoint_race "$1"
 	fio --name=burst --filename=/dev/mapper/"$1" --rw=randwrite --bs=4k --direct=1 \
 	    --ioengine=libaio --iodepth=8 --numjobs=2 --time_based --runtime=2 \
 	    --output=/dev/null
@@ -98,8 +98,8 @@ race_then_burst() {
 	[ -z "$(comm -23 "$BATS_TEST_TMPDIR/memory" "$BATS_TEST_TMPDIR/stored" | head)" ]
 }
 
-@test "checkpoint under concurrent writes loses nothing in crash_safe mode" {
-	dt_create dt0 8 "" 1 crash_safe
+@test "checkpoint while each block is written once loses nothing in crash_safe mode" {
+	dt_race_create dt0 1 crash_safe
 	race_then_burst dt0
 }
 
@@ -111,7 +111,7 @@ race_then_burst() {
 	modprobe brd rd_nr=1 rd_size=4096
 	DT_BRD=1
 	MD_DEV=/dev/ram0
-	dt_create dt0 8 "" 1 crash_safe
+	dt_race_create dt0 1 crash_safe
 	race_then_burst dt0
 	[ "$(dt_status dt0 health)" = ok ]
 }
