@@ -83,6 +83,12 @@ struct dirtytrack {
 	/* The checkpointed set; protected by 'lock'. */
 	struct dt_bitmap *frozen;
 	/*
+	 * crash_safe: the live set a clear retired, until it has drained;
+	 * every write-intent snapshot carries its bits too.  Set and cleared
+	 * under 'lock' with the direct path blocked (dt_lock()).
+	 */
+	struct dt_bitmap *retiring;
+	/*
 	 * Changes whenever 'live' is replaced or merged into; written under
 	 * 'lock' with release semantics after the new 'live' is published.
 	 */
@@ -499,6 +505,8 @@ static unsigned int dt_batch_spans(struct dirtytrack *dt,
 		unsigned long mask = dt->batch[i].sectors;
 		u8 *slot = dt->batch_buf + i * DT_BLOCK_SIZE;
 		const u8 *bits = (const u8 *)live->bits + block * DT_BLOCK_SIZE;
+		const u8 *old = dt->retiring ? (const u8 *)dt->retiring->bits +
+					       block * DT_BLOCK_SIZE : NULL;
 
 		/* Whole logical blocks of the metadata device. */
 		for (s = 0; s < DT_BLOCK_SECTORS; s += spb)
@@ -510,6 +518,13 @@ static unsigned int dt_batch_spans(struct dirtytrack *dt,
 
 			memcpy(slot + s * SECTOR_SIZE, bits + s * SECTOR_SIZE,
 			       (e - s) * SECTOR_SIZE);
+			/* Bits of writes still in flight from before a clear. */
+			if (old) {
+				unsigned int j;
+
+				for (j = s * SECTOR_SIZE; j < e * SECTOR_SIZE; j++)
+					slot[j] |= old[j];
+			}
 			/* Contiguous on disk and in the buffer: one write. */
 			if (last && last->sector + last->nr_sectors == sector &&
 			    last->buf + last->nr_sectors * SECTOR_SIZE ==
@@ -1498,6 +1513,7 @@ static bool dt_wait_drained_unlocked(struct dirtytrack *dt,
 static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap *empty)
 {
 	struct dt_bitmap *old;
+	bool ok;
 
 	dt_invalidate(dt);
 	dt_end_unclean(dt, true);
@@ -1507,7 +1523,17 @@ static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap *empty)
 	 */
 	dt_write_superblock(dt, dt->crash_safe);
 	old = dt_swap_live(dt, empty);
-	if (dt_wait_drained_unlocked(dt, old))
+	/*
+	 * crash_safe: until @old has drained, a write-intent batch for the
+	 * new set must not drop from disk the bits of writes still in
+	 * flight: it stores their union.  Once drained, every such write is
+	 * marked again in the live set, which is then stored whole.
+	 */
+	if (dt->crash_safe)
+		dt->retiring = old;
+	ok = dt_wait_drained_unlocked(dt, old);
+	dt->retiring = NULL;
+	if (ok)
 		dt_persist_live(dt);	/* writes that completed meanwhile */
 	dt_bitmap_free(old);
 	return 0;

@@ -116,6 +116,33 @@ race_then_burst() {
 	[ "$(dt_status dt0 health)" = ok ]
 }
 
+@test "clear with a write in flight keeps its bit stored until the write is marked again" {
+	# cluster 0's write stays 8 s in dm-delay, so it is in flight through
+	# the clear and a write-intent batch of the new set for cluster 20,
+	# which is in the same bitmap sector
+	printf '%s\n' "0 8 delay $DATA_DEV 0 0 $DATA_DEV 0 8000" \
+		"8 131064 delay $DATA_DEV 8 0" | dmsetup create slow
+	DATA_DEV=/dev/mapper/slow dt_create dt0 8 "" 1 crash_safe
+	dt_write /dev/mapper/dt0 0 8 &
+	local w=$! c during
+	sleep 1.5
+	[ "$(dt_stored_clusters "$MD_DEV" | dt_ranges)" = 0 ]
+	dmsetup message dt0 0 clear &
+	c=$!
+	sleep 1.5
+	dt_write /dev/mapper/dt0 $((20 * 8)) 8
+	during=$(dt_stored_clusters "$MD_DEV" | dt_ranges)
+	echo "stored while cluster 0's write is in flight: $during"
+	wait $w
+	wait $c
+	# the write may reach the data device at any moment: its bit stays
+	[[ " $during " == *" 0 "* ]]
+	[[ " $during " == *" 20 "* ]]
+	[ "$(dt_stored_clusters "$MD_DEV" | dt_ranges)" = "0 20" ]
+	[ "$(dt_clusters dt0 | dt_ranges)" = "0 20" ]
+	[ "$(dt_status dt0 sequence)" = 1 ]
+}
+
 @test "a failed write-intent write never fails the data write and leaves the next activation all dirty" {
 	local md_size=$(blockdev --getsz "$MD_DEV") size=$(blockdev --getsz "$DATA_DEV")
 	local md=$MD_DEV
