@@ -120,6 +120,12 @@ struct dirtytrack {
 	/* The checkpointed set; protected by 'lock'. */
 	struct dt_bitmap *frozen;
 	/*
+	 * crash_safe: the live set a clear retired, until it has drained;
+	 * every write-intent snapshot carries its bits too.  Set and cleared
+	 * under 'lock' with the direct path blocked (dt_lock()).
+	 */
+	struct dt_bitmap *retiring;
+	/*
 	 * Changes whenever 'live' is replaced or merged into, and at every
 	 * load (seeded from the stored generation, so it changes across a
 	 * table reload too); read and written under 'lock'.
@@ -569,6 +575,8 @@ static unsigned int dt_batch_spans(struct dirtytrack *dt,
 		unsigned long mask = dt->batch[i].sectors;
 		u8 *slot = dt->batch_buf + i * DT_BLOCK_SIZE;
 		const u8 *bits = (const u8 *)live->bits + block * DT_BLOCK_SIZE;
+		const u8 *old = dt->retiring ? (const u8 *)dt->retiring->bits +
+					       block * DT_BLOCK_SIZE : NULL;
 
 		/* Whole logical blocks of the metadata device. */
 		for (s = 0; s < DT_BLOCK_SECTORS; s += spb)
@@ -580,6 +588,13 @@ static unsigned int dt_batch_spans(struct dirtytrack *dt,
 
 			memcpy(slot + s * SECTOR_SIZE, bits + s * SECTOR_SIZE,
 			       (e - s) * SECTOR_SIZE);
+			/* Bits of writes still in flight from before a clear. */
+			if (old) {
+				unsigned int j;
+
+				for (j = s * SECTOR_SIZE; j < e * SECTOR_SIZE; j++)
+					slot[j] |= old[j];
+			}
 			/* Contiguous on disk and in the buffer: one write. */
 			if (last && last->sector + last->nr_sectors == sector &&
 			    last->buf + last->nr_sectors * SECTOR_SIZE ==
@@ -1225,6 +1240,18 @@ static int dt_load(struct dirtytrack *dt)
 		/* Clusters that hold data new to the device are dirty. */
 		u64 first = info.data_sectors >> dt->cluster_shift;
 
+		/*
+		 * The bitmaps move: the live area grows over the start of
+		 * the old frozen area, and dt_write_metadata() stores both
+		 * in the new geometry before the superblock that describes
+		 * it.  Until then the old superblock must not vouch for the
+		 * areas it points at: store one without the valid flag
+		 * first.  A crash in between loads all dirty; a failed
+		 * write degrades, and preresume then overwrites nothing.
+		 * The default mode's dt_invalidate() writes the same.
+		 */
+		if (dt->crash_safe && dt->frozen)
+			dt_write_superblock(dt, false);
 		dt_invalidate(dt);
 		dt_bitmap_mark(live, first, dt->nr_clusters - 1);
 		DMINFO("%s: data grew from %llu to %llu sectors; new clusters marked dirty",
@@ -1840,6 +1867,7 @@ static int dt_prepare_change(struct dirtytrack *dt)
 static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap **empty)
 {
 	struct dt_bitmap *old;
+	bool owner;
 	u64 sequence = dt_sequence(dt);
 	int r;
 
@@ -1854,7 +1882,17 @@ static int dt_msg_clear(struct dirtytrack *dt, struct dt_bitmap **empty)
 	}
 	old = dt_swap_live(dt, *empty);
 	*empty = NULL;
-	if (dt_wait_drained_unlocked(dt, old))
+	/*
+	 * crash_safe: until @old has drained, a write-intent batch for the
+	 * new set must not drop from disk the bits of writes still in
+	 * flight: it stores their union.  Once drained, every such write is
+	 * marked again in the live set, which is then stored whole.
+	 */
+	if (dt->crash_safe)
+		dt->retiring = old;
+	owner = dt_wait_drained_unlocked(dt, old);
+	dt->retiring = NULL;
+	if (owner)
 		r = dt_persist_live(dt);	/* writes that completed meanwhile */
 	dt_bitmap_free(old);
 	return r ? -EIO : 0;

@@ -35,6 +35,11 @@
  * it (a check of the replayer itself; sectors whose content is undefined,
  * discarded or written in an order the log cannot tell, are left out).
  *
+ * --grown-from SECTORS: the target was created shorter (SECTORS) and grown
+ * to the data slice during the run.  A superblock of the old size is then
+ * read as the grown table would load it: its bitmaps hold the old
+ * clusters, every cluster that holds a sector past SECTORS is dirty.
+ *
  * Two negative controls must find violations in the same log:
  * --drop-bitmap-writes ignores every write to the bitmap blocks;
  * --delay-metadata N moves every metadata write past the N entries logged
@@ -172,12 +177,21 @@ enum md_state {
 struct md_view {
 	enum md_state state;
 	const char *error;
+	bool grown;	/* the superblock is of the --grown-from geometry */
 	uint32_t flags;
 	uint64_t sequence;
 	uint64_t generation;
 	uint8_t uuid[DT_UUID_SIZE];
 	uint64_t live_set, frozen_set;	/* bits set in each stored bitmap */
 };
+
+/*
+ * --grown-from: the data device had this many sectors before a growth
+ * logged in the same run.  A superblock of that size is what the target
+ * would load into the grown table: its bitmaps are the prefix, and every
+ * cluster from the first one holding a new sector on is dirty.
+ */
+static uint64_t grown_from;
 
 /*
  * Read the superblock and bitmaps of a metadata area of @md_sectors at
@@ -202,8 +216,13 @@ static void md_evaluate(const uint8_t *md, uint64_t md_sectors,
 				  md_sectors);
 	if (!v->error && !all_zero(md + DT_SB_SIZE, DT_BLOCK_SIZE - DT_SB_SIZE))
 		v->error = "superblock block not zero after 512 bytes";
-	if (!v->error && (le64toh(sb->data_sectors) != data_sectors ||
-			  le32toh(sb->cluster_sectors) != cs))
+	if (!v->error && grown_from && grown_from < data_sectors &&
+	    le64toh(sb->data_sectors) == grown_from &&
+	    le32toh(sb->cluster_sectors) == cs)
+		v->grown = true;
+	if (!v->error && !v->grown &&
+	    (le64toh(sb->data_sectors) != data_sectors ||
+	     le32toh(sb->cluster_sectors) != cs))
 		v->error = "superblock geometry differs from the data slice";
 	if (v->error) {
 		v->state = MD_CORRUPT;
@@ -225,9 +244,14 @@ static void md_evaluate(const uint8_t *md, uint64_t md_sectors,
 	live = md + live_off;
 	frozen = md + frozen_off;
 	for (c = 0; c < nclusters; c++) {
-		bool l = test_bit_le(live, c);
-		bool f = (v->flags & DT_SB_FLAG_FROZEN) && test_bit_le(frozen, c);
+		bool l, f;
 
+		if (v->grown && c >= grown_from / cs) {
+			covered[c] = 1;	/* new to the device: dirty */
+			continue;
+		}
+		l = test_bit_le(live, c);
+		f = (v->flags & DT_SB_FLAG_FROZEN) && test_bit_le(frozen, c);
 		v->live_set += l;
 		v->frozen_set += f;
 		covered[c] = l || f;
@@ -309,6 +333,7 @@ struct replay {
 	uint64_t n_write_md, n_write_data, n_write_other, n_discard;
 	uint64_t n_flush, n_fua, n_mark, n_ref_marks, n_rebinds;
 	uint64_t pts_unformatted, pts_corrupt, pts_invalid, pts_valid, pts_frozen;
+	uint64_t pts_grown_valid, pts_grown_invalid;
 	uint64_t bytes_data;
 	uint64_t max_diff_clusters;
 	uint64_t seq_first, seq_last;
@@ -605,9 +630,11 @@ static void check_point(struct replay *r, const struct lw_entry *e)
 		break;
 	case MD_INVALID:
 		r->pts_invalid++;
+		r->pts_grown_invalid += r->md.grown;
 		break;
 	case MD_VALID:
 		r->pts_valid++;
+		r->pts_grown_valid += r->md.grown;
 		if (r->md.flags & DT_SB_FLAG_FROZEN)
 			r->pts_frozen++;
 		break;
@@ -648,6 +675,7 @@ static int cmd_replay(int argc, char **argv)
 		{ "drop-bitmap-writes", no_argument, NULL, 'D' },
 		{ "delay-metadata", required_argument, NULL, 'L' },
 		{ "trace-sector", required_argument, NULL, 'T' },
+		{ "grown-from", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -697,6 +725,9 @@ static int cmd_replay(int argc, char **argv)
 		case 'T':
 			r->trace_sector = strtoull(optarg, NULL, 10) + 1;
 			break;
+		case 'G':
+			grown_from = strtoull(optarg, NULL, 10);
+			break;
 		case 'v':
 			r->verbose++;
 			break;
@@ -708,7 +739,8 @@ static int cmd_replay(int argc, char **argv)
 	    !dt_cluster_sectors_valid(r->cs))
 		fatal("usage: replay --md START:LEN --data START:LEN --cluster-sectors N "
 		      "[--dev-sectors N] [--initial FILE] [--final FILE] [--ref-prefix P] "
-		      "[--drop-bitmap-writes] [--delay-metadata N] [--trace-sector S] [-v] LOG");
+		      "[--drop-bitmap-writes] [--delay-metadata N] [--trace-sector S] "
+		      "[--grown-from SECTORS] [-v] LOG");
 
 	if (!r->dev_sectors) {
 		size_t len;
@@ -881,6 +913,10 @@ static int cmd_replay(int argc, char **argv)
 	       r->seq_first, r->seq_last, r->n_rebinds, r->pts_valid, r->pts_frozen,
 	       r->pts_invalid, r->pts_unformatted, r->pts_corrupt,
 	       r->corrupt_first[0] ? "; first: " : "", r->corrupt_first);
+	if (grown_from)
+		printf("grown from %" PRIu64 " sectors: points with the old geometry: %"
+		       PRIu64 " valid, %" PRIu64 " valid flag clear\n", grown_from,
+		       r->pts_grown_valid, r->pts_grown_invalid);
 	printf("final metadata: %s, sequence %" PRIu64 ", flags 0x%x, live %" PRIu64
 	       ", frozen %" PRIu64 "\n", md_state_name(r->md.state), r->md.sequence,
 	       r->md.flags, r->md.live_set, r->md.frozen_set);

@@ -130,6 +130,49 @@ teardown() {
 	[ "$(dt_clusters dt0 | dt_ranges)" = "1 $((size / 256))-$((size / 128 - 1))" ]
 }
 
+# grow_with_frozen [FEATURE_ARGS...]: 4 KiB clusters, 64 MiB less half a
+# cluster (16384 clusters: one bitmap block each) grown to 256 MiB (65536:
+# two blocks each, so the frozen area moves and the live one grows over
+# where it was) while a set is frozen; then removed and created again.
+# The frozen set, the live set and the new clusters must all be intact.
+grow_with_frozen() {
+	local size=$((256 * 2048)) small=$((64 * 2048 - 4)) c
+	dt_loop_device DATA_DEV "$BATS_TEST_TMPDIR/big.img" 256M
+	dt_create dt0 8 $small "$@"
+	for c in 0 4100 9000 12000 16382; do
+		dt_write /dev/mapper/dt0 $((c * 8)) 8
+	done
+	dmsetup message dt0 0 checkpoint
+	dt_write /dev/mapper/dt0 $((3 * 8)) 8
+	dt_write /dev/mapper/dt0 $((7000 * 8)) 8
+	dmsetup load dt0 --table "0 $size dirtytrack $MD_DEV $DATA_DEV 8${*:+ $*}"
+	dmsetup resume dt0
+	local frozen="0 4100 9000 12000 16382" live="3 7000 16383-65535"
+	[ "$(dt_clusters dt0 frozen | dt_ranges)" = "$frozen" ]
+	[ "$(dt_clusters dt0 live | dt_ranges)" = "$live" ]
+	dmsetup remove dt0
+	dt_create dt0 8 $size "$@"
+	[ "$(dt_status dt0 health)" = ok ]
+	[ "$(dt_status dt0 clusters)" = 65536 ]
+	[ "$(dt_clusters dt0 frozen | dt_ranges)" = "$frozen" ]
+	[ "$(dt_clusters dt0 live | dt_ranges)" = "$live" ]
+	[ "$(dt_status dt0 frozen)" = 5 ]
+	dmsetup message dt0 0 commit
+	[ "$(dt_status dt0 sequence)" = 1 ]
+	dmsetup remove dt0
+	dt_create dt0 8 $size "$@"
+	[ "$(dt_status dt0 frozen)" = - ]
+	[ "$(dt_clusters dt0 live | dt_ranges)" = "$live" ]
+}
+
+@test "growing while a set is frozen keeps both sets and marks the new clusters" {
+	grow_with_frozen
+}
+
+@test "growing while a set is frozen keeps both sets and marks the new clusters (crash_safe)" {
+	grow_with_frozen 1 crash_safe
+}
+
 # Without the availability feature the same writes are held, then fail:
 # tests/vm/35-metadata-errors.bats.
 @test "with availability, metadata write errors degrade tracking but never fail data writes" {
