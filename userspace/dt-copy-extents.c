@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "strutils.h"
+
 #ifndef DIRTYCTL_VERSION
 #define DIRTYCTL_VERSION "unknown"
 #endif
@@ -123,24 +125,6 @@ static int usage_error(const char *what)
 	return EXIT_USAGE;
 }
 
-/* Parses a decimal u64 that fills [s, end); NULL on success. */
-static const char *parse_u64(const char *s, const char *end, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (s == end)
-		return "missing number";
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9')
-			return "not a decimal number";
-		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return "number too large";
-		x = x * 10 + (uint64_t)(*s - '0');
-	}
-	*v = x;
-	return NULL;
-}
-
 /*
  * Parses one extent line (without its newline).  Returns 1 for an extent,
  * 0 for a blank or '#' comment line, -1 with *why set on a malformed one.
@@ -157,9 +141,9 @@ static int parse_extent(const char *line, uint64_t *offset, uint64_t *length,
 		*why = "expected \"<offset> <length>\"";
 		return -1;
 	}
-	*why = parse_u64(line, sp, offset);
+	*why = dt_parse_u64_range(line, sp, offset);
 	if (!*why)
-		*why = parse_u64(sp + 1, end, length);
+		*why = dt_parse_u64_range(sp + 1, end, length);
 	if (*why)
 		return -1;
 	if (*length == 0) {
@@ -466,17 +450,17 @@ int main(int argc, char **argv)
 			c.progress_fd = STDERR_FILENO;
 			break;
 		case 'P':
-			if (parse_u64(optarg, optarg + strlen(optarg), &fd) || fd > INT_MAX)
+			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &fd) || fd > INT_MAX)
 				return usage_error("invalid --progress-fd: expected a file descriptor");
 			c.progress_fd = (int)fd;
 			break;
 		case 'I':
-			if (parse_u64(optarg, optarg + strlen(optarg), &fd) || fd > 86400 * 365)
+			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &fd) || fd > 86400 * 365)
 				return usage_error("invalid --progress-interval: expected seconds");
 			c.interval_ns = (long long)fd * 1000000000LL;
 			break;
 		case 't':
-			if (parse_u64(optarg, optarg + strlen(optarg), &c.total))
+			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &c.total))
 				return usage_error("invalid --total: expected a number of bytes");
 			break;
 		case 'h':

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "strutils.h"
+
 #include "manifest.h"
 #include "parse.h"
 
@@ -511,24 +513,6 @@ static int cmd_build(const struct opts *o)
 	return ret ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* Parses a decimal u64 that fills [s, end); NULL on success. */
-static const char *parse_u64_range(const char *s, const char *end, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	if (s == end)
-		return "missing number";
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9')
-			return "not a decimal number";
-		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return "number too large";
-		x = x * 10 + (uint64_t)(*s - '0');
-	}
-	*v = x;
-	return NULL;
-}
-
 struct range {
 	uint64_t first, nr;	/* clusters */
 };
@@ -619,9 +603,9 @@ static int read_extents(const char *path, uint64_t cluster_bytes, uint64_t size,
 		if (!len || line[0] == '#')
 			continue;
 		sp = strchr(line, ' ');
-		why = sp ? parse_u64_range(line, sp, &off) : "expected \"<offset> <length>\"";
+		why = sp ? dt_parse_u64_range(line, sp, &off) : "expected \"<offset> <length>\"";
 		if (!why)
-			why = parse_u64_range(sp + 1, line + len, &n);
+			why = dt_parse_u64_range(sp + 1, line + len, &n);
 		if (!why && !n)
 			why = "zero length";
 		if (!why && (off >= size || n > size - off))
@@ -1053,7 +1037,7 @@ static int live_status(const char *dev, struct live *l)
 	}
 	r = export_field(out, "UUID", v, sizeof(v)) || dtm_parse_uuid(v, l->uuid) ||
 	    export_field(out, "SEQUENCE", v, sizeof(v)) ||
-	    parse_u64_range(v, v + strlen(v), &l->sequence) ||
+	    dt_parse_u64_range(v, v + strlen(v), &l->sequence) ||
 	    export_field(out, "FROZEN_CLUSTERS", v, sizeof(v));
 	l->frozen = !r && *v;
 	free(out);
@@ -1342,7 +1326,7 @@ int main(int argc, char **argv)
 			o.extents = a;
 			break;
 		case 'c':
-			if (parse_u64_range(a, a + strlen(a), &v) || !v ||
+			if (dt_parse_u64_range(a, a + strlen(a), &v) || !v ||
 			    v > DTM_MAX_CLUSTER_SECTORS || (v & (v - 1)))
 				return usage_error("invalid --cluster-sectors '%s': a power of two from 1 to %d",
 						   a, DTM_MAX_CLUSTER_SECTORS);
@@ -1361,7 +1345,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SEQUENCE:
 		case OPT_EXPECT_SEQUENCE:
-			if (parse_u64_range(a, a + strlen(a), &v))
+			if (dt_parse_u64_range(a, a + strlen(a), &v))
 				return usage_error("invalid sequence '%s'", a);
 			if (opt == OPT_SEQUENCE) {
 				o.sequence = v;
@@ -1380,7 +1364,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SAMPLE:
 		case OPT_SEED:
-			if (parse_u64_range(a, a + strlen(a), &v))
+			if (dt_parse_u64_range(a, a + strlen(a), &v))
 				return usage_error("invalid number '%s'", a);
 			if (opt == OPT_SAMPLE) {
 				o.sample = v;

@@ -34,6 +34,18 @@ int dt_dec_to_u64(const char *s, size_t len, uint64_t *v)
 	return 0;
 }
 
+const char *dt_parse_u64_range(const char *s, const char *end, uint64_t *v)
+{
+	switch (dt_dec_to_u64(s, (size_t)(end - s), v)) {
+	case 0:
+		return NULL;
+	case -ERANGE:
+		return "number too large";
+	default:
+		return s == end ? "missing number" : "not a decimal number";
+	}
+}
+
 static const char digit_pairs[201] =
 	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"

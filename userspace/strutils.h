@@ -20,6 +20,13 @@
  */
 int dt_dec_to_u64(const char *s, size_t len, uint64_t *v);
 
+/*
+ * dt_parse_u64_range - dt_dec_to_u64() over [@s, @end), for line parsers:
+ * returns NULL and *v, or what is wrong ("missing number", "not a decimal
+ * number", "number too large").
+ */
+const char *dt_parse_u64_range(const char *s, const char *end, uint64_t *v);
+
 /* Decimal digits of @v at @p, no NUL; returns the number of digits. */
 size_t dt_u64_to_dec(char *p, uint64_t v);
 
