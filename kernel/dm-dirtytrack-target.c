@@ -2380,10 +2380,11 @@ static void dt_status(struct dm_target *ti, status_type_t type,
 			DMEMIT(" -");
 		else
 			DMEMIT(" %016llx", frozen_id);
+		DMEMIT(" ");
 		if (dt->snap)
 			dt_snap_status(dt->snap, result, maxlen, &sz);
 		else
-			DMEMIT(" %s - -", DT_SNAPSHOT_NONE);
+			DMEMIT("%s - -", DT_SNAPSHOT_NONE);
 		break;
 
 	case STATUSTYPE_TABLE:
