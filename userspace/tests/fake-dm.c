@@ -25,6 +25,12 @@
  *                         c0ffee0123456789; "none": nothing, as old targets)
  *   others=a,b            more dm devices, of target type linear, that
  *                         DM_DEVICE_LIST lists before the fake one
+ *   create_errno=16       fail dt_create_readonly/dt_remove_device
+ *
+ * The device's dev_t is 252:250 (nothing is mounted from it).  A device
+ * created with dt_create_readonly exists as one of the others= until
+ * removed; creates and removes are logged as "create NAME 0 LEN TYPE
+ * PARAMS ro" and "remove NAME".
  *
  * Every message is appended to $DIRTYCTL_FAKE_LOG as "<sector> <msg>".
  */
@@ -53,6 +59,7 @@ struct fake {
 	char frozen_id[32];
 	char checkpoint_reply[64];
 	char others[256];
+	int create_errno;
 };
 
 static struct fake fake;
@@ -119,6 +126,8 @@ static void load(void)
 			snprintf(fake.frozen_id, sizeof(fake.frozen_id), "%s", v);
 		else if (!strcmp(line, "checkpoint_reply"))
 			snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "%s", v);
+		else if (!strcmp(line, "create_errno"))
+			fake.create_errno = atoi(v);
 		else if (!strcmp(line, "others"))
 			snprintf(fake.others, sizeof(fake.others), "%s", v);
 	}
@@ -173,6 +182,8 @@ int dt_lookup_device(const char *dev, struct dt_device *d)
 	snprintf(d->first_type, sizeof(d->first_type), "%s", fake.type);
 	d->suspended = fake.suspended;
 	d->dev_sectors = fake.dev_sectors;
+	d->major = 252;
+	d->minor = 250;
 	if (!strcmp(fake.type, DT_TARGET_TYPE)) {
 		d->found = 1;
 		d->start = fake.start;
@@ -313,4 +324,46 @@ int dt_list_devices(char ***names)
 	     name = strtok_r(NULL, ",", &save))
 		(*names)[n++] = strdup(name);
 	return 0;
+}
+
+static void log_line(const char *line)
+{
+	const char *log = getenv("DIRTYCTL_FAKE_LOG");
+	FILE *f = log ? fopen(log, "a") : NULL;
+
+	if (f) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+}
+
+int dt_create_readonly(const char *name, uint64_t length, const char *type,
+		       const char *params)
+{
+	char line[512];
+	size_t n;
+
+	load();
+	if (is_fake(name) || is_other(name))
+		return -EBUSY;
+	snprintf(line, sizeof(line), "create %s 0 %llu %s %s ro", name,
+		 (unsigned long long)length, type, params);
+	log_line(line);
+	if (fake.create_errno)
+		return -fake.create_errno;
+	n = strlen(fake.others);
+	snprintf(fake.others + n, sizeof(fake.others) - n, "%s%s", n ? "," : "", name);
+	return 0;
+}
+
+int dt_remove_device(const char *name)
+{
+	char line[256];
+
+	load();
+	snprintf(line, sizeof(line), "remove %s", name);
+	log_line(line);
+	if (fake.create_errno)
+		return -fake.create_errno;
+	return is_other(name) ? 0 : -ENXIO;
 }
