@@ -26,8 +26,13 @@
  *   others=a,b            more dm devices, of target type linear, that
  *                         DM_DEVICE_LIST lists before the fake one
  *   create_errno=16       fail dt_create_readonly/dt_remove_device
+ *   devt=7:3              the device's dev_t (default 252:250, which nothing
+ *                         is mounted from): checkpoint --freeze freezes a
+ *                         file system mounted from this one
  *
- * The device's dev_t is 252:250 (nothing is mounted from it).  A device
+ * With $DIRTYCTL_FAKE_FREEZE_PROBE naming a mount point, each checkpoint
+ * message logs "probe: frozen" when that file system is frozen (FIFREEZE
+ * fails with EBUSY), else "probe: not frozen" (and thaws it again).  A device
  * created with dt_create_readonly exists as one of the others= until
  * removed; creates and removes are logged as "create NAME 0 LEN TYPE
  * PARAMS ro" and "remove NAME".
@@ -35,9 +40,14 @@
  * Every message is appended to $DIRTYCTL_FAKE_LOG as "<sector> <msg>".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
 
 #include "../dm.h"
 #include "../parse.h"
@@ -60,6 +70,7 @@ struct fake {
 	char checkpoint_reply[64];
 	char others[256];
 	int create_errno;
+	unsigned int major, minor;
 };
 
 static struct fake fake;
@@ -76,6 +87,8 @@ static void load(void)
 		return;
 	loaded = 1;
 	fake.reply_max = DT_TEST_REPLY_MAX;
+	fake.major = 252;
+	fake.minor = 250;
 	snprintf(fake.type, sizeof(fake.type), "dirtytrack");
 	snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "c0ffee0123456789");
 	f = path ? fopen(path, "r") : NULL;
@@ -126,6 +139,8 @@ static void load(void)
 			snprintf(fake.frozen_id, sizeof(fake.frozen_id), "%s", v);
 		else if (!strcmp(line, "checkpoint_reply"))
 			snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "%s", v);
+		else if (!strcmp(line, "devt"))
+			sscanf(v, "%u:%u", &fake.major, &fake.minor);
 		else if (!strcmp(line, "create_errno"))
 			fake.create_errno = atoi(v);
 		else if (!strcmp(line, "others"))
@@ -182,8 +197,8 @@ int dt_lookup_device(const char *dev, struct dt_device *d)
 	snprintf(d->first_type, sizeof(d->first_type), "%s", fake.type);
 	d->suspended = fake.suspended;
 	d->dev_sectors = fake.dev_sectors;
-	d->major = 252;
-	d->minor = 250;
+	d->major = fake.major;
+	d->minor = fake.minor;
 	if (!strcmp(fake.type, DT_TARGET_TYPE)) {
 		d->found = 1;
 		d->start = fake.start;
@@ -278,6 +293,25 @@ int dt_send_message(const char *dev, uint64_t sector, const char *msg,
 		fclose(f);
 	}
 	sscanf(msg, "%31s", verb);
+	if (!strcmp(verb, DT_MSG_CHECKPOINT) && getenv("DIRTYCTL_FAKE_FREEZE_PROBE")) {
+		int fd = open(getenv("DIRTYCTL_FAKE_FREEZE_PROBE"), O_RDONLY | O_DIRECTORY);
+		const char *what = "probe: cannot open";
+
+		if (fd >= 0) {
+			if (ioctl(fd, FIFREEZE, 0) == 0) {
+				ioctl(fd, FITHAW, 0);
+				what = "probe: not frozen";
+			} else {
+				what = errno == EBUSY ? "probe: frozen" : "probe: FIFREEZE failed";
+			}
+			close(fd);
+		}
+		f = log ? fopen(log, "a") : NULL;
+		if (f) {
+			fprintf(f, "%s\n", what);
+			fclose(f);
+		}
+	}
 	if (fake.fail_errno && !strcmp(verb, fake.fail_verb))
 		return -fake.fail_errno;
 	if (!strcmp(verb, DT_MSG_BITMAP)) {
