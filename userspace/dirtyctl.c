@@ -16,7 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include <libsmartcols.h>
 
@@ -42,12 +47,14 @@ enum {
 	OPT_ID		= 1 << 6,
 	OPT_NOHEADINGS	= 1 << 7,
 	OPT_RAW		= 1 << 8,
+	OPT_FREEZE	= 1 << 9,
+	OPT_REMOVE	= 1 << 10,
 };
 
 /* Long option names by flag, for "option --x is not valid with y". */
 static const char *const option_names[] = {
 	"--json", "--bytes", "--output", "--format", "--frozen", "--export", "--id",
-	"--noheadings", "--raw",
+	"--noheadings", "--raw", "--freeze", "--remove",
 };
 
 struct dt_control {
@@ -388,18 +395,54 @@ static int cmd_clear(struct dt_control *ctl)
  * commit or roll back exactly this set.  A target from before frozen set
  * ids replies nothing, and nothing is printed.
  */
-static int cmd_checkpoint(struct dt_control *ctl)
+/*
+ * The mount point of a file system on dev_t @maj:@min, from
+ * /proc/self/mountinfo (octal escapes undone), in @buf; 0 when found,
+ * 1 when nothing is mounted from it, -errno when it cannot be read.
+ */
+static int find_mount(unsigned int maj, unsigned int min, char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	unsigned int ma, mi;
+	char *line = NULL, mnt[4096];
+	size_t cap = 0;
+	int ret = 1;
+
+	if (!f)
+		return -errno;
+	while (ret == 1 && getline(&line, &cap, f) > 0) {
+		const char *p;
+		size_t n = 0;
+
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &ma, &mi, mnt) != 3 ||
+		    ma != maj || mi != min)
+			continue;
+		for (p = mnt; *p && n + 1 < size; n++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
+			    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+				buf[n] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 4;
+			} else {
+				buf[n] = *p++;
+			}
+		}
+		buf[n] = '\0';
+		ret = 0;
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/* Sends checkpoint to @t and prints the frozen set's id. */
+static int take_checkpoint(const struct dt_target *t)
 {
 	char id[DT_FROZEN_ID_LEN + 1];
-	struct dt_target t;
 	char *reply = NULL;
-	int ret = open_target(ctl->args[0], &t, 1);
+	int ret = dt_send_message(t->dev.name, t->geo.start, DT_MSG_CHECKPOINT, &reply);
 
-	if (ret)
-		return ret;
-	ret = dt_send_message(t.dev.name, t.geo.start, DT_MSG_CHECKPOINT, &reply);
 	if (ret) {
-		ret = fail_errno(t.arg, DT_MSG_CHECKPOINT, ret);
+		ret = fail_errno(t->arg, DT_MSG_CHECKPOINT, ret);
 		goto out;
 	}
 	switch (dt_parse_checkpoint_reply(reply, id)) {
@@ -410,11 +453,74 @@ static int cmd_checkpoint(struct dt_control *ctl)
 		break;
 	default:
 		warnx("%s: checkpoint taken, but the target's reply is not a frozen set id",
-		      t.arg);
+		      t->arg);
 		ret = EXIT_FAILURE;
 	}
 out:
 	free(reply);
+	return ret;
+}
+
+/*
+ * checkpoint --freeze: a file system mounted from the device is frozen
+ * (FIFREEZE) for the checkpoint only and always thawed, also when the
+ * checkpoint fails; the signals that end a job are held meanwhile so
+ * that it is never left frozen.  Nothing mounted: a plain checkpoint.
+ */
+static int frozen_checkpoint(const struct dt_target *t)
+{
+	char mnt[4096];
+	sigset_t block, old;
+	int fd, ret, found = find_mount(t->dev.major, t->dev.minor, mnt, sizeof(mnt));
+
+	if (found < 0) {
+		warnx("%s: cannot read /proc/self/mountinfo: %s", t->arg, strerror(-found));
+		return EXIT_FAILURE;
+	}
+	if (found)
+		return take_checkpoint(t);
+	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		warnx("%s: cannot open mount point %s to freeze it: %s", t->arg, mnt,
+		      strerror(errno));
+		return EXIT_FAILURE;
+	}
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (ioctl(fd, FIFREEZE, 0) < 0) {
+		warnx("%s: cannot freeze the file system on %s: %s; no checkpoint taken",
+		      t->arg, mnt, strerror(errno));
+		ret = EXIT_FAILURE;
+		goto out;
+	}
+	ret = take_checkpoint(t);
+	if (ioctl(fd, FITHAW, 0) < 0) {
+		warnx("%s: cannot thaw the file system on %s: %s; thaw it with fsfreeze -u %s",
+		      t->arg, mnt, strerror(errno), mnt);
+		ret = EXIT_FAILURE;
+	}
+out:
+	close(fd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+static int cmd_checkpoint(struct dt_control *ctl)
+{
+	struct dt_target t;
+	int ret = open_target(ctl->args[0], &t, 1);
+
+	if (ret)
+		return ret;
+	if (ctl->options & OPT_FREEZE)
+		ret = frozen_checkpoint(&t);
+	else
+		ret = take_checkpoint(&t);
 	dt_device_free(&t.dev);
 	return ret;
 }
@@ -486,6 +592,115 @@ static int cmd_mark(struct dt_control *ctl)
 	snprintf(msg, sizeof(msg), "%s %llu %llu", DT_MSG_MARK,
 		 (unsigned long long)rel, (unsigned long long)nr);
 	ret = send_to_target(&t, DT_MSG_MARK, msg);
+out:
+	dt_device_free(&t.dev);
+	return ret;
+}
+
+/*
+ * release: the backup has read a device extent (sectors of DEV, as dump
+ * prints them); the target stops preserving its whole clusters.
+ */
+static int cmd_release(struct dt_control *ctl)
+{
+	uint64_t start, nr, end;
+	const char *why;
+	struct dt_target t;
+	char msg[96];
+	int ret;
+
+	why = dt_parse_sectors(ctl->args[1], &start);
+	if (why)
+		return usage_error("invalid START_SECTOR '%s': %s", ctl->args[1], why);
+	why = dt_parse_sectors(ctl->args[2], &nr);
+	if (why)
+		return usage_error("invalid NR_SECTORS '%s': %s", ctl->args[2], why);
+	if (nr == 0)
+		return usage_error("invalid NR_SECTORS '%s': must be greater than 0",
+				   ctl->args[2]);
+	ret = open_target(ctl->args[0], &t, 1);
+	if (ret)
+		return ret;
+	end = t.geo.start + t.geo.length;
+	if (start < t.geo.start || start >= end || nr > end - start) {
+		warnx("%s: extent %llu+%llu lies outside the dirtytrack target "
+		      "(sectors %llu to %llu)", t.arg, (unsigned long long)start,
+		      (unsigned long long)nr, (unsigned long long)t.geo.start,
+		      (unsigned long long)(end - 1));
+		ret = EXIT_FAILURE;
+		goto out;
+	}
+	snprintf(msg, sizeof(msg), "%s %llu %llu", DT_MSG_RELEASE,
+		 (unsigned long long)(start - t.geo.start), (unsigned long long)nr);
+	ret = send_to_target(&t, DT_MSG_RELEASE, msg);
+out:
+	dt_device_free(&t.dev);
+	return ret;
+}
+
+/*
+ * view DEV: the read-only dirtytrack-view device NAME-view of the active
+ * snapshot, as "dmsetup create --readonly"; its path on stdout.
+ * view DEV --remove: remove it.
+ */
+static int cmd_view(struct dt_control *ctl)
+{
+	char view[DT_DM_NAME_MAX], params[DT_DM_NAME_MAX + 16];
+	struct dt_device other;
+	struct dt_target t;
+	int ret = open_target(ctl->args[0], &t, !(ctl->options & OPT_REMOVE));
+
+	if (ret)
+		return ret;
+	if ((size_t)snprintf(view, sizeof(view), "%s-view", t.dev.name) >= sizeof(view)) {
+		warnx("%s: dm name too long for a view name", t.arg);
+		ret = EXIT_FAILURE;
+		goto out;
+	}
+	ret = dt_lookup_device(view, &other);
+	dt_device_free(&other);
+	if (ctl->options & OPT_REMOVE) {
+		if (ret == -ENXIO) {
+			warnx("%s: no view device %s", t.arg, view);
+			ret = EXIT_FAILURE;
+		} else if (ret) {
+			ret = fail_errno(view, "", ret);
+		} else {
+			ret = dt_remove_device(view);
+			if (ret == -EBUSY) {
+				warnx("%s: view %s is in use; close it first", t.arg, view);
+				ret = EXIT_FAILURE;
+			} else if (ret) {
+				ret = fail_errno(view, "", ret);
+			}
+		}
+		goto out;
+	}
+	if (ret != -ENXIO) {
+		if (!ret)
+			warnx("%s: view %s exists; remove it first (dirtyctl view %s --remove)",
+			      t.arg, view, t.arg);
+		ret = ret ? fail_errno(view, "", ret) : EXIT_FAILURE;
+		goto out;
+	}
+	if (!t.status.has_store) {
+		warnx("%s: no snapshot store in the table (feature snapshot_store)", t.arg);
+		ret = EXIT_FAILURE;
+		goto out;
+	}
+	if (strcmp(t.status.snapshot, "active")) {
+		warnx("%s: no active snapshot (snapshot is %s); take a checkpoint first",
+		      t.arg, t.status.snapshot);
+		ret = EXIT_FAILURE;
+		goto out;
+	}
+	snprintf(params, sizeof(params), "/dev/mapper/%s", t.dev.name);
+	ret = dt_create_readonly(view, t.geo.length, "dirtytrack-view", params);
+	if (ret) {
+		ret = fail_errno(view, "", ret);
+		goto out;
+	}
+	printf("/dev/mapper/%s\n", view);
 out:
 	dt_device_free(&t.dev);
 	return ret;
@@ -894,13 +1109,17 @@ static const struct dt_command commands[] = {
 	{ "clear", cmd_clear, "DEV", "forget all changes (after a full backup)",
 	  1, 1, 0 },
 	{ "checkpoint", cmd_checkpoint, "DEV", "freeze the changes for a backup; print its id",
-	  1, 1, 0 },
+	  1, 1, OPT_FREEZE },
 	{ "commit", cmd_commit, "DEV", "drop the frozen changes: the backup succeeded",
 	  1, 1, OPT_ID },
 	{ "rollback", cmd_rollback, "DEV", "merge the frozen changes back: the backup failed",
 	  1, 1, OPT_ID },
 	{ "mark", cmd_mark, "DEV START_SECTOR NR_SECTORS", "mark an extent changed by hand",
 	  3, 3, 0 },
+	{ "view", cmd_view, "DEV", "create (--remove: remove) the read-only snapshot view",
+	  1, 1, OPT_REMOVE },
+	{ "release", cmd_release, "DEV START_SECTOR NR_SECTORS",
+	  "the backup has read an extent: stop preserving it", 3, 3, 0 },
 	{ "inspect", cmd_inspect, "METADATA_DEV", "show a metadata device no table uses",
 	  1, 1, OPT_JSON | OPT_BYTES },
 };
@@ -966,7 +1185,8 @@ static void close_stdout(void)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FORMAT_LONG = 0x100, OPT_FROZEN_LONG, OPT_EXPORT_LONG, OPT_ID_LONG };
+	enum { OPT_FORMAT_LONG = 0x100, OPT_FROZEN_LONG, OPT_EXPORT_LONG, OPT_ID_LONG,
+	       OPT_FREEZE_LONG, OPT_REMOVE_LONG };
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -979,6 +1199,8 @@ int main(int argc, char **argv)
 		{ "id", required_argument, NULL, OPT_ID_LONG },
 		{ "noheadings", no_argument, NULL, 'n' },
 		{ "raw", no_argument, NULL, 'r' },
+		{ "freeze", no_argument, NULL, OPT_FREEZE_LONG },
+		{ "remove", no_argument, NULL, OPT_REMOVE_LONG },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dt_control ctl = { .format = DT_FORMAT_RANGES };
@@ -1018,6 +1240,12 @@ int main(int argc, char **argv)
 		case OPT_ID_LONG:
 			ctl.options |= OPT_ID;
 			id = optarg;
+			break;
+		case OPT_FREEZE_LONG:
+			ctl.options |= OPT_FREEZE;
+			break;
+		case OPT_REMOVE_LONG:
+			ctl.options |= OPT_REMOVE;
 			break;
 		case 'n':
 			ctl.options |= OPT_NOHEADINGS;

@@ -162,6 +162,8 @@ int dt_lookup_device(const char *dev, struct dt_device *d)
 		goto out;
 	}
 	d->suspended = info.suspended;
+	d->major = (unsigned int)info.major;
+	d->minor = (unsigned int)info.minor;
 	copy_string(d->name, sizeof(d->name), dm_task_get_name(dmt));
 	do {
 		next = dm_get_next_target(dmt, next, &start, &length, &type, &params);
@@ -269,6 +271,70 @@ int dt_list_devices(char ***names)
 			goto out;
 		}
 	}
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+/*
+ * Runs @dmt with a udev cookie, as dmsetup does, and waits for udev to
+ * have made (or removed) /dev/mapper/NAME before returning.
+ */
+static int run_synced(struct dm_task *dmt, uint32_t *cookie)
+{
+	int ret;
+
+	if (!dm_task_set_cookie(dmt, cookie, 0))
+		return -ENOMEM;
+	ret = run_task(dmt);
+	dm_udev_wait(*cookie);
+	return ret;
+}
+
+/* A task of @type for the dm name @name (no path lookup). */
+static struct dm_task *name_task(int type, const char *name, int *ret)
+{
+	if (!*name || strchr(name, '/') || strlen(name) >= DT_DM_NAME_MAX) {
+		*ret = -EINVAL;
+		return NULL;
+	}
+	return prepare_task(type, name, ret);
+}
+
+int dt_remove_device(const char *name)
+{
+	uint32_t cookie = 0;
+	struct dm_task *dmt;
+	int ret;
+
+	dmt = name_task(DM_DEVICE_REMOVE, name, &ret);
+	if (!dmt)
+		return ret;
+	ret = run_synced(dmt, &cookie);
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+int dt_create_readonly(const char *name, uint64_t length, const char *type,
+		       const char *params)
+{
+	uint32_t cookie = 0;
+	struct dm_task *dmt;
+	struct dm_info info;
+	int ret;
+
+	/* DM_DEVICE_CREATE with a table loads and resumes, as dmsetup create. */
+	dmt = name_task(DM_DEVICE_CREATE, name, &ret);
+	if (!dmt)
+		return ret;
+	if (!dm_task_set_ro(dmt) ||
+	    !dm_task_add_target(dmt, 0, length, type, params)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = run_synced(dmt, &cookie);
+	if (!ret && (!dm_task_get_info(dmt, &info) || !info.exists))
+		ret = -EIO;
 out:
 	dm_task_destroy(dmt);
 	return ret;

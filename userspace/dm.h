@@ -23,6 +23,7 @@ struct dt_device {
 	uint64_t length;
 	char *status;			/* its status params, malloc'd */
 	char first_type[DT_DM_TYPE_MAX]; /* first target's type, "" for none */
+	unsigned int major, minor;	/* its dev_t */
 };
 
 /*
@@ -66,5 +67,16 @@ static inline void dt_names_free(char **names)
 		free(*p);
 	free(names);
 }
+
+/*
+ * dt_create_readonly - "dmsetup create --readonly @name --table
+ * '0 @length @type @params'": create, load the table, resume.  Returns 0,
+ * -EEXIST when @name exists, or -errno (the half-made device is removed).
+ */
+int dt_create_readonly(const char *name, uint64_t length, const char *type,
+		       const char *params);
+
+/* dt_remove_device - "dmsetup remove @name".  Returns 0 or -errno. */
+int dt_remove_device(const char *name);
 
 #endif

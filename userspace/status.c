@@ -194,6 +194,8 @@ static const struct {
 	{ ENOENT, DT_MSG_ROLLBACK, "nothing is frozen" },
 	{ ENOENT, DT_MSG_BITMAP, "nothing is frozen" },
 	{ ERANGE, DT_MSG_MARK, "extent beyond the end of the device" },
+	{ ERANGE, DT_MSG_RELEASE, "extent beyond the end of the device" },
+	{ ENOENT, DT_MSG_RELEASE, "no active snapshot (no checkpoint, or no snapshot store)" },
 	{ EINVAL, NULL, "the target rejected the message (invalid argument)" },
 	{ EAGAIN, DT_MSG_BITMAP, "bitmap changed during dump, try again" },
 	{ EBADMSG, NULL, "malformed reply from target" },

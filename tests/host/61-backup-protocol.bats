@@ -22,6 +22,7 @@ setup() {
 	export DIRTYCTL=$ROOT/tests/host/fake-dirtyctl
 	export DT_COPY_EXTENTS=$BATS_FILE_TMPDIR/dt-copy-extents
 	export FAKE_DT=$BATS_TEST_TMPDIR/fake
+	export DMSETUP=$ROOT/tests/host/fake-dmsetup
 	mkdir -p "$FAKE_DT"
 	echo 5b8a4c2e-0000-4000-8000-00000000000a >"$FAKE_DT/uuid"
 	echo 0 >"$FAKE_DT/sequence"
@@ -75,7 +76,7 @@ state() {
 @test "the first run copies everything, sparse, and records the history" {
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$output" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "*", sequence 1" ]]
+	[[ "$output" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "*", sequence 1, not point-in-time (no snapshot store)" ]]
 	image_equals_device
 	[ "$(state uuid)" = "$(cat "$FAKE_DT/uuid")" ]
 	[ "$(state sequence)" = 1 ]
@@ -94,7 +95,7 @@ state() {
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	# clusters 0, 12-49, 500-507, 1024 (clipped to 2048 bytes)
-	[[ "$output" == *": incremental, 4 extents, $((4096 + 38 * 4096 + 8 * 4096 + 2048)) bytes copied, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, 4 extents, $((4096 + 38 * 4096 + 8 * 4096 + 2048)) bytes copied, "*", sequence 2, not point-in-time (no snapshot store)" ]]
 	image_equals_device
 	[ "$(wc -l <"$IMG.log")" -eq 2 ]
 }
@@ -103,7 +104,7 @@ state() {
 	backup
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$output" == *": incremental, 0 extents, 0 bytes copied, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, 0 extents, 0 bytes copied, "*", sequence 2, not point-in-time (no snapshot store)" ]]
 }
 
 @test "a reformatted metadata device (new uuid) makes a full copy and says why" {
@@ -253,7 +254,7 @@ state() {
 	some_writes
 	FAKE_DT_TERM=commit run --separate-stderr setsid -w "$ROOT/scripts/dirtytrack-backup" "$LOOP" "$IMG"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *": incremental, 4 extents, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, 4 extents, "*", sequence 2, "* ]]
 	[[ "$stderr" == *"interrupted by SIGTERM after the commit; the run completed" ]]
 	[ "$(state sequence)" = 2 ]
 	[ "$(state pending)" = none ]
@@ -286,7 +287,7 @@ killed_after() {
 
 @test "killed after the commit: the next run completes it and continues" {
 	killed_after commit
-	[[ "$output" == *": incremental, completed the commit of an interrupted run, 1 extent, 8192 bytes copied, "*", sequence 3" ]]
+	[[ "$output" == *": incremental, completed the commit of an interrupted run, 1 extent, 8192 bytes copied, "*", sequence 3, "* ]]
 }
 
 @test "killed after the checkpoint of a full copy: full copy again" {
@@ -307,7 +308,7 @@ killed_after() {
 	fake_write 16 8
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$output" == *": incremental, completed the commit of an interrupted run, 1 extent, 4096 bytes copied, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, completed the commit of an interrupted run, 1 extent, 4096 bytes copied, "*", sequence 2, "* ]]
 	image_equals_device
 }
 
@@ -536,7 +537,7 @@ mode_of() {
 	some_writes
 	FAKE_DT_SIGNAL=commit run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$output" == *": incremental, 4 extents, "*", sequence 2" ]]
+	[[ "$output" == *": incremental, 4 extents, "*", sequence 2, "* ]]
 	[ "$(state sequence)" = 2 ]
 	image_equals_device
 }
@@ -716,5 +717,118 @@ mode_of() {
 	[ "$(state pending)" = checkpoint ]
 	run backup
 	[ "$status" -eq 0 ]
+	image_equals_device
+}
+
+# ------------------------------------------------------------------------
+# Point in time: a target with a snapshot store (fake: a copy of the device
+# taken at the checkpoint is what the view reads).
+
+with_store() {
+	echo 1024 >"$FAKE_DT/store_sectors"
+	echo idle >"$FAKE_DT/snapshot"
+}
+
+@test "with a snapshot store: the image is the device as of the checkpoint, though writes go on, and says point-in-time" {
+	with_store
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	# a full copy reads non-frozen clusters as they are now: not point-in-time
+	[[ "$output" == *", sequence 1, not point-in-time (full copy: the snapshot store preserves only the frozen clusters)" ]]
+	some_writes
+	cp "$LOOP" "$BATS_TEST_TMPDIR/reference"
+	export FAKE_DT_LOG=$BATS_TEST_TMPDIR/verbs
+	# Right after the view exists, a writer overwrites frozen clusters
+	# (sectors 100-399) and a cluster that is not frozen.
+	FAKE_DT_HOOK=view FAKE_DT_HOOK_CMD="[ -e $BATS_TEST_TMPDIR/wrote ] || { touch $BATS_TEST_TMPDIR/wrote; dd if=/dev/urandom of=$LOOP bs=512 seek=100 count=300 oflag=direct conv=notrunc status=none && $DIRTYCTL mark $LOOP 100 300; }" \
+		run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, 4 extents, "*", sequence 2, point-in-time (snapshot store /dev/fake-store)" ]]
+	grep -q "point-in-time (snapshot store /dev/fake-store)" "$IMG.log"
+	# the frozen extents as of the checkpoint, not the later write
+	cmp "$BATS_TEST_TMPDIR/reference" "$IMG"
+	! cmp -s "$LOOP" "$IMG"
+	# checkpoint --freeze, view, copy, one release per extent, view removed, commit
+	grep -v '^status' "$FAKE_DT_LOG" >"$BATS_TEST_TMPDIR/order"
+	diff -u - "$BATS_TEST_TMPDIR/order" <<EOF
+checkpoint --freeze
+view 
+mark 100 300
+dump --frozen --format bytes -o $(grep -o -- '-o .*' "$BATS_TEST_TMPDIR/order" | cut -c4-)
+release 0 8
+release 96 304
+release 4000 64
+release 8192 4
+view --remove
+commit --id $(grep '^commit' "$BATS_TEST_TMPDIR/order" | cut -d' ' -f3)
+EOF
+	[ ! -e "$FAKE_DT/view_open" ]
+	# the next run copies the write made during the previous one
+	run backup
+	[ "$status" -eq 0 ]
+	image_equals_device
+}
+
+@test "without a snapshot store: no --freeze, no view, and the log says not point-in-time" {
+	backup
+	some_writes
+	export FAKE_DT_LOG=$BATS_TEST_TMPDIR/verbs
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *", not point-in-time (no snapshot store)" ]]
+	grep -q "not point-in-time (no snapshot store)" "$IMG.log"
+	! grep -q -e '^view' -e '^release' -e -- '--freeze' "$FAKE_DT_LOG"
+	image_equals_device
+}
+
+@test "a snapshot that became invalid (store full) fails the run, names the store and its use, rolls back, removes the view" {
+	with_store
+	backup
+	some_writes
+	frozen_before=$(cat "$FAKE_DT/live")
+	FAKE_DT_HOOK=view FAKE_DT_HOOK_CMD="echo invalid >$FAKE_DT/snapshot; echo 1024 >$FAKE_DT/store_used" \
+		run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"the snapshot store /dev/fake-store overflowed or failed (1024 of 1024 sectors used)"* ]]
+	[[ "$stderr" == *"checkpoint rolled back"* ]]
+	grep -q "snapshot store /dev/fake-store overflowed" "$IMG.log"
+	[ ! -e "$FAKE_DT/frozen" ]
+	[ ! -e "$FAKE_DT/view_open" ]
+	# nothing lost: every frozen cluster is in the live set again
+	[ -z "$(comm -23 <(echo "$frozen_before") "$FAKE_DT/live")" ]
+	[ "$(cat "$FAKE_DT/sequence")" = 1 ]
+	run backup
+	[ "$status" -eq 0 ]
+	image_equals_device
+}
+
+@test "with a snapshot store: a failure or a signal after the view exists removes it and rolls back" {
+	with_store
+	backup
+	some_writes
+	FAKE_DT_FAIL=release run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"release failed"*"checkpoint rolled back"* ]]
+	[ ! -e "$FAKE_DT/view_open" ]
+	[ ! -e "$FAKE_DT/frozen" ]
+	FAKE_DT_TERM=view run backup_in_own_group
+	[ "$status" -eq 1 ]
+	[ ! -e "$FAKE_DT/view_open" ]
+	[ ! -e "$FAKE_DT/frozen" ]
+	run backup
+	[ "$status" -eq 0 ]
+	image_equals_device
+}
+
+@test "with a snapshot store: a view left by a killed run is replaced" {
+	with_store
+	backup
+	some_writes
+	FAKE_DT_KILL=view run backup_in_own_group
+	[ "$status" -eq 137 ]
+	[ -e "$FAKE_DT/view_open" ]
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ ! -e "$FAKE_DT/view_open" ]
 	image_equals_device
 }

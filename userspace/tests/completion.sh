@@ -52,4 +52,9 @@ offers commit d gives dt0
 offers commit dt0 -- gives --help --version --id
 offers rollback dt0 --i gives --id
 offers commit dt0 --id '' gives
+offers v gives view
+offers re gives release
+offers checkpoint dt0 --f gives --freeze
+offers view dt0 --r gives --remove
+offers release d gives dt0
 exit 0

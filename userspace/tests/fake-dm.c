@@ -25,13 +25,29 @@
  *                         c0ffee0123456789; "none": nothing, as old targets)
  *   others=a,b            more dm devices, of target type linear, that
  *                         DM_DEVICE_LIST lists before the fake one
+ *   create_errno=16       fail dt_create_readonly/dt_remove_device
+ *   devt=7:3              the device's dev_t (default 252:250, which nothing
+ *                         is mounted from): checkpoint --freeze freezes a
+ *                         file system mounted from this one
+ *
+ * With $DIRTYCTL_FAKE_FREEZE_PROBE naming a mount point, each checkpoint
+ * message logs "probe: frozen" when that file system is frozen (FIFREEZE
+ * fails with EBUSY), else "probe: not frozen" (and thaws it again).  A device
+ * created with dt_create_readonly exists as one of the others= until
+ * removed; creates and removes are logged as "create NAME 0 LEN TYPE
+ * PARAMS ro" and "remove NAME".
  *
  * Every message is appended to $DIRTYCTL_FAKE_LOG as "<sector> <msg>".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
 
 #include "../dm.h"
 #include "../parse.h"
@@ -53,6 +69,8 @@ struct fake {
 	char frozen_id[32];
 	char checkpoint_reply[64];
 	char others[256];
+	int create_errno;
+	unsigned int major, minor;
 };
 
 static struct fake fake;
@@ -69,6 +87,8 @@ static void load(void)
 		return;
 	loaded = 1;
 	fake.reply_max = DT_TEST_REPLY_MAX;
+	fake.major = 252;
+	fake.minor = 250;
 	snprintf(fake.type, sizeof(fake.type), "dirtytrack");
 	snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "c0ffee0123456789");
 	f = path ? fopen(path, "r") : NULL;
@@ -119,6 +139,10 @@ static void load(void)
 			snprintf(fake.frozen_id, sizeof(fake.frozen_id), "%s", v);
 		else if (!strcmp(line, "checkpoint_reply"))
 			snprintf(fake.checkpoint_reply, sizeof(fake.checkpoint_reply), "%s", v);
+		else if (!strcmp(line, "devt"))
+			sscanf(v, "%u:%u", &fake.major, &fake.minor);
+		else if (!strcmp(line, "create_errno"))
+			fake.create_errno = atoi(v);
 		else if (!strcmp(line, "others"))
 			snprintf(fake.others, sizeof(fake.others), "%s", v);
 	}
@@ -173,6 +197,8 @@ int dt_lookup_device(const char *dev, struct dt_device *d)
 	snprintf(d->first_type, sizeof(d->first_type), "%s", fake.type);
 	d->suspended = fake.suspended;
 	d->dev_sectors = fake.dev_sectors;
+	d->major = fake.major;
+	d->minor = fake.minor;
 	if (!strcmp(fake.type, DT_TARGET_TYPE)) {
 		d->found = 1;
 		d->start = fake.start;
@@ -267,6 +293,25 @@ int dt_send_message(const char *dev, uint64_t sector, const char *msg,
 		fclose(f);
 	}
 	sscanf(msg, "%31s", verb);
+	if (!strcmp(verb, DT_MSG_CHECKPOINT) && getenv("DIRTYCTL_FAKE_FREEZE_PROBE")) {
+		int fd = open(getenv("DIRTYCTL_FAKE_FREEZE_PROBE"), O_RDONLY | O_DIRECTORY);
+		const char *what = "probe: cannot open";
+
+		if (fd >= 0) {
+			if (ioctl(fd, FIFREEZE, 0) == 0) {
+				ioctl(fd, FITHAW, 0);
+				what = "probe: not frozen";
+			} else {
+				what = errno == EBUSY ? "probe: frozen" : "probe: FIFREEZE failed";
+			}
+			close(fd);
+		}
+		f = log ? fopen(log, "a") : NULL;
+		if (f) {
+			fprintf(f, "%s\n", what);
+			fclose(f);
+		}
+	}
 	if (fake.fail_errno && !strcmp(verb, fake.fail_verb))
 		return -fake.fail_errno;
 	if (!strcmp(verb, DT_MSG_BITMAP)) {
@@ -313,4 +358,46 @@ int dt_list_devices(char ***names)
 	     name = strtok_r(NULL, ",", &save))
 		(*names)[n++] = strdup(name);
 	return 0;
+}
+
+static void log_line(const char *line)
+{
+	const char *log = getenv("DIRTYCTL_FAKE_LOG");
+	FILE *f = log ? fopen(log, "a") : NULL;
+
+	if (f) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+}
+
+int dt_create_readonly(const char *name, uint64_t length, const char *type,
+		       const char *params)
+{
+	char line[512];
+	size_t n;
+
+	load();
+	if (is_fake(name) || is_other(name))
+		return -EBUSY;
+	snprintf(line, sizeof(line), "create %s 0 %llu %s %s ro", name,
+		 (unsigned long long)length, type, params);
+	log_line(line);
+	if (fake.create_errno)
+		return -fake.create_errno;
+	n = strlen(fake.others);
+	snprintf(fake.others + n, sizeof(fake.others) - n, "%s%s", n ? "," : "", name);
+	return 0;
+}
+
+int dt_remove_device(const char *name)
+{
+	char line[256];
+
+	load();
+	snprintf(line, sizeof(line), "remove %s", name);
+	log_line(line);
+	if (fake.create_errno)
+		return -fake.create_errno;
+	return is_other(name) ? 0 : -ENXIO;
 }

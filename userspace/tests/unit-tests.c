@@ -2495,6 +2495,82 @@ static void test_fake_lookup(void)
 		  "a cluster count that does not fit the table length is refused");
 }
 
+#define PIT_STATUS(snap) "status=8 126 6 3 default ok " UUID1 " 7 c0ffee0123456789 " snap "\n"
+
+static void test_fake_view(void)
+{
+	fake_case(PIT_STATUS("active 16 512"), ARGS("view", "vm-disk"), 0,
+		  "/dev/mapper/vm-disk-view\n", "",
+		  "create vm-disk-view 0 1001 dirtytrack-view /dev/mapper/vm-disk ro\n",
+		  "view creates vm-disk-view read-only over the whole target and prints its path");
+	fake_case("", ARGS("view", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: no snapshot store in the table (feature snapshot_store)\n",
+		  "", "view without a snapshot store says so and creates nothing");
+	fake_case(PIT_STATUS("idle 0 512"), ARGS("view", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: no active snapshot (snapshot is idle); take a checkpoint first\n",
+		  "", "view without an active snapshot says so and creates nothing");
+	fake_case(PIT_STATUS("invalid 512 512"), ARGS("view", "vm-disk"), 1, "",
+		  "dirtyctl: vm-disk: no active snapshot (snapshot is invalid); take a checkpoint first\n",
+		  "", "view of an invalid snapshot is refused");
+	fake_case(PIT_STATUS("active 16 512") "others=vm-disk-view\n", ARGS("view", "vm-disk"), 1,
+		  "", "dirtyctl: vm-disk: view vm-disk-view exists; remove it first "
+		  "(dirtyctl view vm-disk --remove)\n", "",
+		  "view refuses to replace an existing view");
+	fake_case(PIT_STATUS("active 16 512") "others=vm-disk-view\n",
+		  ARGS("view", "vm-disk", "--remove"), 0, "", "", "remove vm-disk-view\n",
+		  "view --remove removes the view");
+	fake_case(PIT_STATUS("active 16 512"), ARGS("view", "vm-disk", "--remove"), 1, "",
+		  "dirtyctl: vm-disk: no view device vm-disk-view\n", "",
+		  "view --remove without a view says so");
+	fake_case(PIT_STATUS("active 16 512") "others=vm-disk-view\ncreate_errno=16\n",
+		  ARGS("view", "vm-disk", "--remove"), 1, "",
+		  "dirtyctl: vm-disk: view vm-disk-view is in use; close it first\n",
+		  "remove vm-disk-view\n", "view --remove of a busy view says it is in use");
+	fake_case("", ARGS("view", "nope"), 1, "", "dirtyctl: nope: no such device\n", "",
+		  "view of a missing device names it");
+	fake_case("", ARGS("view", "vm-disk", "extra"), 2, "",
+		  "dirtyctl: view: too many arguments: view DEV\nTry 'dirtyctl --help' for more information.\n", "",
+		  "view takes one device");
+	fake_case("", ARGS("mark", "vm-disk", "--remove", "1", "2"), 2, "",
+		  "dirtyctl: option --remove is not valid with mark\n"
+		  "Try 'dirtyctl --help' for more information.\n", "",
+		  "--remove is only for view");
+}
+
+static void test_fake_release(void)
+{
+	fake_case(PIT_STATUS("active 16 512"), ARGS("release", "vm-disk", "2056", "16"), 0, "",
+		  "", "2048 release 8 16\n",
+		  "release converts device sectors to target-relative sectors");
+	fake_case("", ARGS("release", "vm-disk", "3048", "2"), 1, "",
+		  "dirtyctl: vm-disk: extent 3048+2 lies outside the dirtytrack target "
+		  "(sectors 2048 to 3048)\n", "",
+		  "release past the end is refused before anything is sent");
+	fake_case("fail=release:2\n", ARGS("release", "vm-disk", "2048", "8"), 1, "",
+		  "dirtyctl: vm-disk: no active snapshot (no checkpoint, or no snapshot store)\n",
+		  "2048 release 0 8\n", "release without an active snapshot (ENOENT) says so");
+	fake_case("", ARGS("release", "vm-disk", "2048", "0"), 2, "",
+		  "dirtyctl: invalid NR_SECTORS '0': must be greater than 0\nTry 'dirtyctl --help' for more information.\n", "",
+		  "release of 0 sectors is a usage error");
+	fake_case("", ARGS("release", "vm-disk", "x", "8"), 2, "",
+		  "dirtyctl: invalid START_SECTOR 'x': is not a number\nTry 'dirtyctl --help' for more information.\n", "",
+		  "release with a bad START is a usage error");
+}
+
+static void test_fake_freeze(void)
+{
+	fake_case("", ARGS("checkpoint", "vm-disk", "--freeze"), 0, "c0ffee0123456789\n", "",
+		  "2048 checkpoint\n",
+		  "checkpoint --freeze without a mounted file system is a plain checkpoint");
+	fake_case("fail=checkpoint:17\n", ARGS("checkpoint", "vm-disk", "--freeze"), 1, "",
+		  "dirtyctl: vm-disk: a checkpoint is already frozen; commit or roll it back first\n",
+		  "2048 checkpoint\n", "checkpoint --freeze reports a failed checkpoint");
+	fake_case("", ARGS("commit", "vm-disk", "--freeze"), 2, "",
+		  "dirtyctl: option --freeze is not valid with commit\n"
+		  "Try 'dirtyctl --help' for more information.\n", "",
+		  "--freeze is only for checkpoint");
+}
+
 static void test_fake_mark(void)
 {
 	fake_case("", ARGS("mark", "vm-disk", "2056", "16"), 0, "", "", "2048 mark 8 16\n",
@@ -2852,6 +2928,9 @@ static const struct {
 	{ test_fake_json_names, "fake" },
 	{ test_fake_list, "fake" },
 	{ test_fake_mark, "fake" },
+	{ test_fake_view, "fake" },
+	{ test_fake_release, "fake" },
+	{ test_fake_freeze, "fake" },
 	{ test_fake_dump, "fake" },
 	{ test_fake_dump_pages, "fake" },
 	{ test_fake_dump_output, "fake" },
