@@ -410,7 +410,7 @@ EOS
 	kill -INT "$(cat "$BATS_TEST_TMPDIR/fio.pid")"
 	while kill -0 "$(cat "$BATS_TEST_TMPDIR/fio.pid")" 2>/dev/null; do sleep 0.2; done
 	grep -q "err= 0" "$BATS_TEST_TMPDIR/w.log"
-	[[ $bk_line == *": incremental, "*", point-in-time (snapshot store $STORE_DEV)" ]]
+	[[ $bk_line == *": incremental, "*", point-in-time (snapshot store $STORE_DEV ("*"))" ]]
 	[ "$(dt_status dt0 snapshot)" = idle ]
 	! dmsetup info dt0-view >/dev/null 2>&1
 	# the writer really raced the copy: the device moved on, the image did not
