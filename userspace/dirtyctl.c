@@ -558,50 +558,12 @@ static int cmd_rollback(struct dt_control *ctl)
 	return end_checkpoint(ctl, DT_MSG_ROLLBACK, "rolled back");
 }
 
-static int cmd_mark(struct dt_control *ctl)
-{
-	uint64_t start, nr, rel, end;
-	const char *why;
-	struct dt_target t;
-	char msg[96];
-	int ret;
-
-	why = dt_parse_sectors(ctl->args[1], &start);
-	if (why)
-		return usage_error("invalid START_SECTOR '%s': %s", ctl->args[1], why);
-	why = dt_parse_sectors(ctl->args[2], &nr);
-	if (why)
-		return usage_error("invalid NR_SECTORS '%s': %s", ctl->args[2], why);
-	if (nr == 0)
-		return usage_error("invalid NR_SECTORS '%s': must be greater than 0",
-				   ctl->args[2]);
-
-	ret = open_target(ctl->args[0], &t, 1);
-	if (ret)
-		return ret;
-	end = t.geo.start + t.geo.length;
-	if (start < t.geo.start || start >= end || nr > end - start) {
-		warnx("%s: extent %llu+%llu lies outside the dirtytrack target "
-		      "(sectors %llu to %llu)", t.arg, (unsigned long long)start,
-		      (unsigned long long)nr, (unsigned long long)t.geo.start,
-		      (unsigned long long)(end - 1));
-		ret = EXIT_FAILURE;
-		goto out;
-	}
-	rel = start - t.geo.start;
-	snprintf(msg, sizeof(msg), "%s %llu %llu", DT_MSG_MARK,
-		 (unsigned long long)rel, (unsigned long long)nr);
-	ret = send_to_target(&t, DT_MSG_MARK, msg);
-out:
-	dt_device_free(&t.dev);
-	return ret;
-}
-
 /*
- * release: the backup has read a device extent (sectors of DEV, as dump
- * prints them); the target stops preserving its whole clusters.
+ * send_extent: MESSAGE <target-relative start> <nr> for a device extent
+ * given as START_SECTOR NR_SECTORS (sectors of DEV, as dump prints them),
+ * checked against the target first.  mark and release.
  */
-static int cmd_release(struct dt_control *ctl)
+static int send_extent(struct dt_control *ctl, const char *message)
 {
 	uint64_t start, nr, end;
 	const char *why;
@@ -618,6 +580,7 @@ static int cmd_release(struct dt_control *ctl)
 	if (nr == 0)
 		return usage_error("invalid NR_SECTORS '%s': must be greater than 0",
 				   ctl->args[2]);
+
 	ret = open_target(ctl->args[0], &t, 1);
 	if (ret)
 		return ret;
@@ -630,12 +593,26 @@ static int cmd_release(struct dt_control *ctl)
 		ret = EXIT_FAILURE;
 		goto out;
 	}
-	snprintf(msg, sizeof(msg), "%s %llu %llu", DT_MSG_RELEASE,
+	snprintf(msg, sizeof(msg), "%s %llu %llu", message,
 		 (unsigned long long)(start - t.geo.start), (unsigned long long)nr);
-	ret = send_to_target(&t, DT_MSG_RELEASE, msg);
+	ret = send_to_target(&t, message, msg);
 out:
 	dt_device_free(&t.dev);
 	return ret;
+}
+
+static int cmd_mark(struct dt_control *ctl)
+{
+	return send_extent(ctl, DT_MSG_MARK);
+}
+
+/*
+ * release: the backup has read a device extent; the target stops
+ * preserving its whole clusters.
+ */
+static int cmd_release(struct dt_control *ctl)
+{
+	return send_extent(ctl, DT_MSG_RELEASE);
 }
 
 /*
