@@ -25,8 +25,14 @@ static void crc32c_init_table(void)
 
 uint32_t dt_crc32c(const void *buf, size_t len)
 {
+	return dt_crc32c_extend(0, buf, len);
+}
+
+uint32_t dt_crc32c_extend(uint32_t crc, const void *buf, size_t len)
+{
 	const unsigned char *p = buf;
-	uint32_t crc = ~0U;
+
+	crc = ~crc;
 
 	if (!crc32c_table_ready)
 		crc32c_init_table();

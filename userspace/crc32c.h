@@ -15,4 +15,10 @@
  */
 uint32_t dt_crc32c(const void *buf, size_t len);
 
+/*
+ * dt_crc32c_extend - the CRC-32C of A || @buf from @crc, the CRC-32C of A
+ * (0 for nothing): a checksum computed piece by piece as data is written.
+ */
+uint32_t dt_crc32c_extend(uint32_t crc, const void *buf, size_t len);
+
 #endif

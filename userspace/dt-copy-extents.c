@@ -23,6 +23,13 @@
  *   - The destination is fsync()ed before success is reported.
  *   - Any failure stops the copy with one line on stderr that names the
  *     file, the offset and the cause; the exit status is 1.
+ *   - --hash-to FILE hashes the manifest's clusters (Documentation/
+ *     manifest.md) from the chunks while they are in memory and writes
+ *     them to FILE for "dt-manifest update --leaves": the image is not
+ *     read again.  Clusters an extent covers only in part are read back
+ *     from DST after the last write.  Hashing never fails the copy: on a
+ *     hashing error FILE is left without its trailer, which its reader
+ *     refuses (and rehashes the image instead), and a warning is printed.
  *   - --progress-fd puts a progress line on another descriptor (the
  *     terminal), so that a caller can keep stderr for the error alone.
  *     On a terminal the line is redrawn, with an ETA when --total is
@@ -43,8 +50,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "copyhash.h"
 #include "strutils.h"
 
 #ifndef DIRTYCTL_VERSION
@@ -80,6 +90,9 @@ struct copy {
 	uint64_t total;			/* --total, 0 if unknown */
 	long long start_ns;
 	long long last_ns;
+	/* --hash-to */
+	const char *hash_to;
+	struct copy_hash *hash;		/* NULL: not hashing, or given up */
 };
 
 static int progress_on_stderr;	/* a progress line is showing on stderr */
@@ -113,6 +126,11 @@ static void usage(FILE *f)
 	      "     --progress-interval SECONDS\n"
 	      "                     between progress lines when not on a terminal (60)\n"
 	      " -t, --total BYTES   the sum of the lengths, for the progress line\n"
+	      "     --hash-to FILE  write the hashes of the manifest's clusters of DST\n"
+	      "                     that the copy wrote to FILE (dt-manifest update --leaves)\n"
+	      " -a, --algorithm NAME  with --hash-to: sha256 (default) or blake2b256\n"
+	      " -c, --cluster-sectors N  with --hash-to: manifest cluster size in\n"
+	      "                     512-byte sectors (default 128)\n"
 	      " -h, --help          display this help\n"
 	      " -V, --version       display version\n\n"
 	      "Exit status: 0 copied and synced, 1 failure, 2 usage error.\n", f);
@@ -326,6 +344,46 @@ static int write_sparse(struct copy *c, uint64_t off, size_t len)
 	return 0;
 }
 
+/* Hashing is given up, never the copy: the leaves file stays unfinished. */
+static void hash_give_up(struct copy *c, const char *what, int err)
+{
+	warnx("%s: cannot %s %s: %s; the hashes are left out (dt-manifest rehashes the image)",
+	      c->hash_to, what, c->dst_name, strerror(err));
+	copy_hash_free(c->hash);
+	c->hash = NULL;
+}
+
+/* The chunk just written at @off, from memory. */
+static void hash_chunk(struct copy *c, uint64_t off, size_t n)
+{
+	int r = copy_hash_feed(c->hash, off, c->buf, n);
+
+	if (r)
+		hash_give_up(c, "hash the copy of", -r);
+}
+
+/* After the fsync: the clusters covered in part, and the trailer. */
+static void hash_finish(struct copy *c)
+{
+	struct stat st;
+	uint64_t size = 0;
+	const char *what = "get the size of";
+	int r = fstat(c->dst_fd, &st) ? -errno : 0;
+
+	if (!r && S_ISBLK(st.st_mode))
+		r = ioctl(c->dst_fd, BLKGETSIZE64, &size) ? -errno : 0;
+	else if (!r)
+		size = (uint64_t)st.st_size;
+	if (!r)
+		r = copy_hash_finish(c->hash, c->dst_fd, size, &what);
+	if (r) {
+		hash_give_up(c, what, -r);
+		return;
+	}
+	copy_hash_free(c->hash);
+	c->hash = NULL;
+}
+
 static int copy_extent(struct copy *c, uint64_t off, uint64_t len)
 {
 	size_t n;
@@ -341,6 +399,8 @@ static int copy_extent(struct copy *c, uint64_t off, uint64_t len)
 		} else if (write_all(c, c->buf, n, off)) {
 			return -1;
 		}
+		if (c->hash)
+			hash_chunk(c, off, n);
 		off += n;
 		len -= n;
 		c->bytes += n;
@@ -366,10 +426,13 @@ static int open_files(struct copy *c)
 	 * by device-mapper, md or another exclusive opener, is refused. A new
 	 * regular file is readable by its owner only.
 	 */
+	/* Hashing reads back clusters the copy covers in part. */
+	int mode = c->hash_to ? O_RDWR : O_WRONLY;
+
 	if (!stat(c->dst_name, &d) && S_ISBLK(d.st_mode))
-		c->dst_fd = open(c->dst_name, O_WRONLY | O_EXCL | O_CLOEXEC);
+		c->dst_fd = open(c->dst_name, mode | O_EXCL | O_CLOEXEC);
 	else
-		c->dst_fd = open(c->dst_name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		c->dst_fd = open(c->dst_name, mode | O_CREAT | O_CLOEXEC, 0600);
 	if (c->dst_fd < 0) {
 		if (errno == EBUSY)
 			warnx("cannot open %s: %s (mounted, or in use by another device?)",
@@ -431,6 +494,9 @@ int main(int argc, char **argv)
 		{ "progress-fd", required_argument, NULL, 'P' },
 		{ "total", required_argument, NULL, 't' },
 		{ "progress-interval", required_argument, NULL, 'I' },
+		{ "hash-to", required_argument, NULL, 'H' },
+		{ "algorithm", required_argument, NULL, 'a' },
+		{ "cluster-sectors", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -438,10 +504,14 @@ int main(int argc, char **argv)
 	struct copy c = { .src_fd = -1, .src_direct_fd = -1, .dst_fd = -1,
 			  .punch_works = 1, .progress_fd = -1,
 			  .interval_ns = 60 * 1000000000LL };
+	struct copy_hash hash;
+	unsigned int algorithm = DTM_ALG_SHA256;
+	uint32_t cluster_sectors = DTM_DEFAULT_CLUSTER_SECTORS;
+	int hash_opts = 0;
 	uint64_t fd;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "spt:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "spt:a:c:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			c.sparse = 1;
@@ -463,6 +533,22 @@ int main(int argc, char **argv)
 			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &c.total))
 				return usage_error("invalid --total: expected a number of bytes");
 			break;
+		case 'H':
+			c.hash_to = optarg;
+			break;
+		case 'a':
+			algorithm = dtm_algorithm_from_name(optarg);
+			if (!algorithm)
+				return usage_error("unknown --algorithm: sha256 or blake2b256");
+			hash_opts = 1;
+			break;
+		case 'c':
+			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &fd) || !fd ||
+			    fd > DTM_MAX_CLUSTER_SECTORS || (fd & (fd - 1)))
+				return usage_error("invalid --cluster-sectors: a power of two from 1 to 65536");
+			cluster_sectors = (uint32_t)fd;
+			hash_opts = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_SUCCESS;
@@ -476,6 +562,8 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return usage_error("expected SRC and DST");
+	if (hash_opts && !c.hash_to)
+		return usage_error("--algorithm and --cluster-sectors go with --hash-to");
 	c.src_name = argv[optind];
 	c.dst_name = argv[optind + 1];
 
@@ -492,12 +580,26 @@ int main(int argc, char **argv)
 		}
 		c.progress_tty = isatty(fileno(c.progress));
 	}
+	if (c.hash_to) {
+		ret = copy_hash_init(&hash, c.hash_to, algorithm, cluster_sectors);
+		if (ret) {
+			warnx("cannot create %s: %s", c.hash_to,
+			      ret == -EINVAL ? "libcrypto lacks the hash algorithm" : strerror(-ret));
+			copy_hash_free(&hash);
+			return EXIT_FAILURE;
+		}
+		c.hash = &hash;
+	}
 	c.start_ns = c.last_ns = now_ns();
 	ret = open_files(&c) || copy_all(&c, stdin) ? -1 : 0;
 	if (!ret && fsync(c.dst_fd)) {
 		warnx("fsync %s: %s", c.dst_name, strerror(errno));
 		ret = -1;
 	}
+	if (!ret && c.hash)
+		hash_finish(&c);
+	if (c.hash)
+		copy_hash_free(c.hash);
 	if (!ret && close(c.dst_fd)) {
 		warnx("close %s: %s", c.dst_name, strerror(errno));
 		ret = -1;

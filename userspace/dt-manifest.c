@@ -96,6 +96,8 @@ static void usage(FILE *f)
 	      "     --sample N              check: N clean clusters at random (default 1024)\n"
 	      "     --seed N                check: seed of the sample\n"
 	      "     --dirty-extents FILE    check: the dirty byte extents, instead of asking dirtyctl\n"
+	      "     --leaves FILE           build, update: the cluster hashes dt-copy-extents\n"
+	      "                              --hash-to wrote while copying; not read again\n"
 	      "     --stale-ok              update: the caller marked it stale itself before\n"
 	      "                              writing the image, and the extents list every change\n"
 	      " -q, --quiet                 no note when a manifest is rebuilt\n"
@@ -130,6 +132,7 @@ struct opts {
 	const char *manifest;
 	char *manifest_alloc;
 	const char *extents;
+	const char *leaves;
 	const char *dirty_extents;
 	uint32_t cluster_sectors;	/* 0: not given */
 	unsigned int algorithm;		/* 0: not given */
@@ -464,55 +467,6 @@ static int save(const struct dtm *m, const char *path)
 	return ret;
 }
 
-/* Hash all of @src into a new manifest and save it. */
-static int build_from(const struct opts *o, struct source *src, const char *path)
-{
-	struct scanner sc = { 0 };
-	struct dtm m;
-	unsigned int alg = o->algorithm ? o->algorithm : DEFAULT_ALGORITHM;
-	uint32_t cs = o->cluster_sectors ? o->cluster_sectors : DTM_DEFAULT_CLUSTER_SECTORS;
-	int ret = -1;
-
-	if (!src->size || src->size % 512) {
-		warnx("%s: size %" PRIu64 " is not a non-zero multiple of 512 bytes", src->name,
-		      src->size);
-		return -1;
-	}
-	if (dtm_init(&m, alg, cs, src->size)) {
-		warnx("%s: out of memory for %" PRIu64 " bytes of data", path, src->size);
-		return -1;
-	}
-	if (!scanner_init(&sc, src, &m) && !scan(&sc, 0, m.h.clusters, store_leaf, &m)) {
-		if (dtm_build_tree(&m, sc.hs))
-			warnx("libcrypto failed");
-		else {
-			set_identity(&m, o);
-			ret = save(&m, path);
-		}
-	}
-	scanner_free(&sc);
-	dtm_free(&m);
-	return ret;
-}
-
-/* ------------------------------------------------------------------ */
-/* build, update, invalidate, show                                     */
-/* ------------------------------------------------------------------ */
-
-static int cmd_build(const struct opts *o)
-{
-	struct source src;
-	int ret;
-
-	if (source_open(&src, o->args[0], 1)) {
-		source_close(&src);
-		return EXIT_FAILURE;
-	}
-	ret = build_from(o, &src, o->manifest);
-	source_close(&src);
-	return ret ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-
 struct range {
 	uint64_t first, nr;	/* clusters */
 };
@@ -631,15 +585,170 @@ static int read_extents(const char *path, uint64_t cluster_bytes, uint64_t size,
 	return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* Leaves from the copy (dt-copy-extents --hash-to)                    */
+/* ------------------------------------------------------------------ */
+
+struct leaves {
+	unsigned char *buf;
+	size_t len;
+	struct ranges covered;		/* clusters with a hash, normalized */
+};
+
+static int leaves_cover(void *ctx, uint64_t first, uint64_t count, const unsigned char *h)
+{
+	struct leaves *lv = ctx;
+
+	(void)h;
+	return ranges_add(&lv->covered, first, count);
+}
+
+static int leaves_apply(void *ctx, uint64_t first, uint64_t count, const unsigned char *h)
+{
+	struct dtm *m = ctx;
+
+	memcpy(dtm_leaf(m, first), h, count * m->h.hash_size);
+	return 0;
+}
+
+static void leaves_free(struct leaves *lv)
+{
+	free(lv->buf);
+	free(lv->covered.r);
+	memset(lv, 0, sizeof(*lv));
+}
+
+/*
+ * Loads --leaves for @m (algorithm, cluster size, data size).  Returns 0
+ * when it can be used; otherwise says why on stderr and returns -1: the
+ * caller rehashes from the image.  A leaves file is checked whole before
+ * one of its hashes is used.
+ */
+static int leaves_load(const struct opts *o, const struct dtm *m, struct leaves *lv)
+{
+	struct dtm_leaves_info li;
+	const char *why = NULL;
+	uint64_t max = 2 * m->h.clusters * (m->h.hash_size + DTM_LEAVES_RUN_HEADER) + 4096;
+	int r;
+
+	memset(lv, 0, sizeof(*lv));
+	r = dtm_read_file(o->leaves, max, &lv->buf, &lv->len);
+	if (r == -EFBIG)
+		why = "larger than the image's clusters allow";
+	else if (r == -EBADMSG)
+		why = "not a regular file";
+	else if (r)
+		why = strerror(-r);
+	else if (!dtm_leaves_check(lv->buf, lv->len, &li, &why)) {
+		if (li.algorithm != m->h.algorithm || li.cluster_sectors != m->h.cluster_sectors)
+			why = "another algorithm or cluster size than the manifest's";
+		else if (li.data_bytes != m->h.data_bytes)
+			why = "made for another data size than the image's";
+		else if (dtm_leaves_walk(lv->buf, lv->len, leaves_cover, lv))
+			why = "out of memory";
+		else
+			ranges_normalize(&lv->covered);
+	}
+	if (!why)
+		return 0;
+	warnx("%s: leaves refused (%s): rehashing from %s", o->leaves, why, o->args[0]);
+	leaves_free(lv);
+	return -1;
+}
+
+static int ranges_equal(const struct ranges *a, const struct ranges *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (a->r[i].first != b->r[i].first || a->r[i].nr != b->r[i].nr)
+			return 0;
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* build, update, invalidate, show                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Hash all of @src into a new manifest and save it; with --leaves, the
+ * clusters they cover are taken from them and only the others are read.
+ */
+static int build_from(const struct opts *o, struct source *src, const char *path)
+{
+	struct scanner sc = { 0 };
+	struct leaves lv = { 0 };
+	struct dtm m;
+	unsigned int alg = o->algorithm ? o->algorithm : DEFAULT_ALGORITHM;
+	uint32_t cs = o->cluster_sectors ? o->cluster_sectors : DTM_DEFAULT_CLUSTER_SECTORS;
+	uint64_t c = 0, to;
+	size_t i = 0;
+	int ret = -1, have = 0;
+
+	if (!src->size || src->size % 512) {
+		warnx("%s: size %" PRIu64 " is not a non-zero multiple of 512 bytes", src->name,
+		      src->size);
+		return -1;
+	}
+	if (dtm_init(&m, alg, cs, src->size)) {
+		warnx("%s: out of memory for %" PRIu64 " bytes of data", path, src->size);
+		return -1;
+	}
+	if (o->leaves && !leaves_load(o, &m, &lv)) {
+		dtm_leaves_walk(lv.buf, lv.len, leaves_apply, &m);
+		have = 1;
+	}
+	if (scanner_init(&sc, src, &m))
+		goto out;
+	/* The gaps between the clusters the leaves cover (all of it without). */
+	for (;;) {
+		to = have && i < lv.covered.n ? lv.covered.r[i].first : m.h.clusters;
+		if (to > c && scan(&sc, c, to - c, store_leaf, &m))
+			goto out;
+		if (!have || i >= lv.covered.n)
+			break;
+		c = lv.covered.r[i].first + lv.covered.r[i].nr;
+		i++;
+	}
+	if (dtm_build_tree(&m, sc.hs))
+		warnx("libcrypto failed");
+	else {
+		set_identity(&m, o);
+		ret = save(&m, path);
+	}
+out:
+	scanner_free(&sc);
+	leaves_free(&lv);
+	dtm_free(&m);
+	return ret;
+}
+
+static int cmd_build(const struct opts *o)
+{
+	struct source src;
+	int ret;
+
+	if (source_open(&src, o->args[0], 1)) {
+		source_close(&src);
+		return EXIT_FAILURE;
+	}
+	ret = build_from(o, &src, o->manifest);
+	source_close(&src);
+	return ret ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 static int cmd_update(const struct opts *o)
 {
 	struct scanner sc = { 0 };
 	struct ranges rs = { 0 };
+	struct leaves lv = { 0 };
 	struct source src;
 	struct dtm m;
 	const char *why;
 	size_t i;
-	int ret = EXIT_FAILURE, r;
+	int ret = EXIT_FAILURE, r, have = 0;
 
 	if (source_open(&src, o->args[0], 0))
 		goto out_src;
@@ -653,6 +762,16 @@ static int cmd_update(const struct opts *o)
 	}
 	if (read_extents(o->extents, dtm_cluster_bytes(&m), m.h.data_bytes, &rs))
 		goto out;
+	/* The leaves of the copy must be those of exactly the listed clusters. */
+	if (o->leaves && !leaves_load(o, &m, &lv)) {
+		if (ranges_equal(&lv.covered, &rs)) {
+			have = 1;
+		} else {
+			warnx("%s: leaves refused (they cover other clusters than %s lists): "
+			      "rehashing from %s", o->leaves, o->extents, o->args[0]);
+			leaves_free(&lv);
+		}
+	}
 	/* Killed from here on, the manifest is rebuilt, never trusted. */
 	r = dtm_mark_stale(o->manifest);
 	if (r) {
@@ -661,8 +780,10 @@ static int cmd_update(const struct opts *o)
 	}
 	if (scanner_init(&sc, &src, &m))
 		goto out;
+	if (have)
+		dtm_leaves_walk(lv.buf, lv.len, leaves_apply, &m);
 	for (i = 0; i < rs.n; i++) {
-		if (scan(&sc, rs.r[i].first, rs.r[i].nr, store_leaf, &m))
+		if (!have && scan(&sc, rs.r[i].first, rs.r[i].nr, store_leaf, &m))
 			goto out;
 		if (dtm_update_tree(&m, sc.hs, rs.r[i].first, rs.r[i].nr)) {
 			warnx("libcrypto failed");
@@ -675,6 +796,7 @@ static int cmd_update(const struct opts *o)
 		ret = EXIT_SUCCESS;
 out:
 	scanner_free(&sc);
+	leaves_free(&lv);
 	free(rs.r);
 	dtm_free(&m);
 out_src:
@@ -1284,7 +1406,7 @@ static const struct command commands[] = {
 
 enum {
 	OPT_UUID = 256, OPT_SEQUENCE, OPT_EXPECT_UUID, OPT_EXPECT_SEQUENCE, OPT_ALL,
-	OPT_SAMPLE, OPT_SEED, OPT_DIRTY, OPT_STALE_OK,
+	OPT_SAMPLE, OPT_SEED, OPT_DIRTY, OPT_STALE_OK, OPT_LEAVES,
 };
 
 int main(int argc, char **argv)
@@ -1304,6 +1426,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, OPT_SEED },
 		{ "dirty-extents", required_argument, NULL, OPT_DIRTY },
 		{ "stale-ok", no_argument, NULL, OPT_STALE_OK },
+		{ "leaves", required_argument, NULL, OPT_LEAVES },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1379,6 +1502,9 @@ int main(int argc, char **argv)
 		case OPT_STALE_OK:
 			o.stale_ok = 1;
 			break;
+		case OPT_LEAVES:
+			o.leaves = a;
+			break;
 		case 'q':
 			o.quiet = 1;
 			break;
@@ -1413,6 +1539,8 @@ int main(int argc, char **argv)
 		return usage_error("--uuid and --sequence go together");
 	if (!strcmp(o.cmd, "update") && !o.extents)
 		return usage_error("update: --extents FILE is required");
+	if (o.leaves && strcmp(o.cmd, "update") && strcmp(o.cmd, "build"))
+		return usage_error("%s: --leaves goes with build and update", o.cmd);
 	if (cmd->image_manifest && !o.manifest) {
 		if (asprintf(&o.manifest_alloc, "%s.manifest", o.args[0]) < 0) {
 			warnx("out of memory");

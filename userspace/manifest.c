@@ -118,6 +118,34 @@ int dtm_hash(struct dtm_hasher *hs, const void *data, size_t len, unsigned char 
 	return hash_parts(hs, data, len, NULL, 0, NULL, 0, out);
 }
 
+int dtm_hash_begin(struct dtm_hasher *hs)
+{
+	return EVP_DigestInit_ex2(hs->ctx, hs->md, NULL) ? 0 : -EIO;
+}
+
+int dtm_hash_feed(struct dtm_hasher *hs, const void *data, size_t len)
+{
+	return EVP_DigestUpdate(hs->ctx, data, len) ? 0 : -EIO;
+}
+
+int dtm_hash_end(struct dtm_hasher *hs, unsigned char *out)
+{
+	unsigned char full[EVP_MAX_MD_SIZE];
+	unsigned int n;
+
+	if (!EVP_DigestFinal_ex(hs->ctx, full, &n) || n < hs->algo->size)
+		return -EIO;
+	memcpy(out, full, hs->algo->size);
+	return 0;
+}
+
+unsigned int dtm_algorithm_size(unsigned int algorithm)
+{
+	const struct dtm_algo *a = find_algo(algorithm);
+
+	return a ? a->size : 0;
+}
+
 int dtm_hash_node(struct dtm_hasher *hs, const unsigned char *left,
 		  const unsigned char *right, unsigned char *out)
 {
@@ -458,16 +486,16 @@ out:
 	return ret;
 }
 
-int dtm_load(const char *path, struct dtm *m, const char **why)
+int dtm_read_file(const char *path, uint64_t max, unsigned char **bufp, size_t *len)
 {
 	struct stat st;
 	unsigned char *buf = NULL;
 	size_t done = 0;
 	ssize_t n;
-	int fd, ret;
+	int fd, ret = 0;
 
-	*why = NULL;
-	memset(m, 0, sizeof(*m));
+	*bufp = NULL;
+	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -476,14 +504,11 @@ int dtm_load(const char *path, struct dtm *m, const char **why)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		*why = "not a regular file";
 		ret = -EBADMSG;
 		goto out;
 	}
-	if ((uint64_t)st.st_size > DTM_HEADER_SIZE + DTM_MAX_CLUSTERS * DTM_MAX_HASH ||
-	    (uint64_t)st.st_size > SIZE_MAX) {
-		*why = "too large";
-		ret = -EBADMSG;
+	if ((uint64_t)st.st_size > max || (uint64_t)st.st_size > SIZE_MAX) {
+		ret = -EFBIG;
 		goto out;
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
@@ -503,10 +528,36 @@ int dtm_load(const char *path, struct dtm *m, const char **why)
 			break;
 		done += (size_t)n;
 	}
-	ret = dtm_parse(buf, done, m, why);
 out:
-	free(buf);
 	close(fd);
+	if (ret)
+		free(buf);
+	else {
+		*bufp = buf;
+		*len = done;
+	}
+	return ret;
+}
+
+int dtm_load(const char *path, struct dtm *m, const char **why)
+{
+	unsigned char *buf;
+	size_t len;
+	int ret;
+
+	*why = NULL;
+	memset(m, 0, sizeof(*m));
+	ret = dtm_read_file(path, DTM_HEADER_SIZE + DTM_MAX_CLUSTERS * DTM_MAX_HASH, &buf, &len);
+	if (ret == -EBADMSG)
+		*why = "not a regular file";
+	else if (ret == -EFBIG) {
+		*why = "too large";
+		ret = -EBADMSG;
+	}
+	if (ret)
+		return ret;
+	ret = dtm_parse(buf, len, m, why);
+	free(buf);
 	return ret;
 }
 
@@ -634,6 +685,225 @@ int dtm_mark_stale(const char *path)
 out:
 	close(fd);
 	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Leaves file                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Trailer offsets (Documentation/manifest.md, "Leaves file"). */
+#define LT_MAGIC		0
+#define LT_ALGORITHM		8
+#define LT_HASH_SIZE		10
+#define LT_CLUSTER_SECTORS	12
+#define LT_DATA_BYTES		16
+#define LT_CLUSTERS		24
+#define LT_RUNS			32
+#define LT_RECORDS		40
+#define LT_RESERVED		48
+#define LT_CSUM			60
+
+int dtm_leaves_check(const unsigned char *buf, size_t len, struct dtm_leaves_info *li,
+		     const char **why)
+{
+	const unsigned char *t;
+	const struct dtm_algo *a;
+	uint64_t runs = 0, records = 0, first, count;
+	size_t pos, end;
+
+	memset(li, 0, sizeof(*li));
+	if (len < DTM_LEAVES_HEADER + DTM_LEAVES_TRAILER) {
+		*why = "truncated (shorter than its header and trailer)";
+		return -EBADMSG;
+	}
+	if (memcmp(buf, DTM_LEAVES_MAGIC, 8)) {
+		*why = "not a leaves file (bad magic)";
+		return -EBADMSG;
+	}
+	t = buf + len - DTM_LEAVES_TRAILER;
+	if (memcmp(t + LT_MAGIC, DTM_LEAVES_END_MAGIC, 8)) {
+		*why = "truncated (no trailer)";
+		return -EBADMSG;
+	}
+	if (get32(t + LT_CSUM) != dt_crc32c(buf, len - 4)) {
+		*why = "checksum mismatch";
+		return -EBADMSG;
+	}
+	if (get32(buf + 8) != DTM_LEAVES_VERSION || get32(buf + 12) ||
+	    !all_zero(t + LT_RESERVED, LT_CSUM - LT_RESERVED)) {
+		*why = "unknown version or reserved bytes not zero";
+		return -EBADMSG;
+	}
+	li->algorithm = get16(t + LT_ALGORITHM);
+	li->hash_size = get16(t + LT_HASH_SIZE);
+	a = find_algo(li->algorithm);
+	if (!a || a->size != li->hash_size) {
+		*why = "unknown hash algorithm or hash size";
+		return -EBADMSG;
+	}
+	li->cluster_sectors = get32(t + LT_CLUSTER_SECTORS);
+	li->data_bytes = get64(t + LT_DATA_BYTES);
+	li->clusters = get64(t + LT_CLUSTERS);
+	if (!geometry_ok(li->cluster_sectors, li->data_bytes, why))
+		return -EBADMSG;
+	if (li->clusters != div_up(li->data_bytes, (uint64_t)li->cluster_sectors << 9)) {
+		*why = "cluster count does not match the data size";
+		return -EBADMSG;
+	}
+	end = len - DTM_LEAVES_TRAILER;
+	for (pos = DTM_LEAVES_HEADER; pos < end; runs++) {
+		if (end - pos < DTM_LEAVES_RUN_HEADER) {
+			*why = "a run header is cut short";
+			return -EBADMSG;
+		}
+		first = get64(buf + pos);
+		count = get32(buf + pos + 8);
+		if (!count || count > DTM_LEAVES_MAX_RUN || get32(buf + pos + 12)) {
+			*why = "a run has a bad length or reserved bytes";
+			return -EBADMSG;
+		}
+		if (first >= li->clusters || count > li->clusters - first) {
+			*why = "a run lies beyond the last cluster";
+			return -EBADMSG;
+		}
+		pos += DTM_LEAVES_RUN_HEADER;
+		if ((end - pos) / li->hash_size < count) {
+			*why = "a run is cut short";
+			return -EBADMSG;
+		}
+		pos += count * li->hash_size;
+		records += count;
+	}
+	if (runs != get64(t + LT_RUNS) || records != get64(t + LT_RECORDS)) {
+		*why = "run or record count does not match the trailer";
+		return -EBADMSG;
+	}
+	li->runs = runs;
+	li->records = records;
+	return 0;
+}
+
+int dtm_leaves_walk(const unsigned char *buf, size_t len, dtm_run_fn fn, void *ctx)
+{
+	const unsigned char *t = buf + len - DTM_LEAVES_TRAILER;
+	unsigned int hsz = get16(t + LT_HASH_SIZE);
+	size_t pos, end = len - DTM_LEAVES_TRAILER;
+	uint64_t count;
+	int ret;
+
+	for (pos = DTM_LEAVES_HEADER; pos < end; pos += count * hsz) {
+		count = get32(buf + pos + 8);
+		ret = fn(ctx, get64(buf + pos), count, buf + pos + DTM_LEAVES_RUN_HEADER);
+		if (ret)
+			return ret;
+		pos += DTM_LEAVES_RUN_HEADER;
+	}
+	return 0;
+}
+
+static int leaves_write(struct dtm_leaves_out *lo, const void *p, size_t len)
+{
+	lo->crc = dt_crc32c_extend(lo->crc, p, len);
+	return write_all(lo->fd, p, len);
+}
+
+int dtm_leaves_create(struct dtm_leaves_out *lo, const char *path, unsigned int algorithm,
+		      uint32_t cluster_sectors)
+{
+	unsigned char hdr[DTM_LEAVES_HEADER] = { 0 };
+	const struct dtm_algo *a = find_algo(algorithm);
+	int ret;
+
+	memset(lo, 0, sizeof(*lo));
+	lo->fd = -1;
+	if (!a)
+		return -EINVAL;
+	lo->algorithm = algorithm;
+	lo->hash_size = a->size;
+	lo->cluster_sectors = cluster_sectors;
+	lo->run = malloc(DTM_LEAVES_RUN_HEADER + (size_t)DTM_LEAVES_MAX_RUN * a->size);
+	if (!lo->run)
+		return -ENOMEM;
+	lo->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (lo->fd < 0) {
+		ret = -errno;
+		dtm_leaves_abort(lo);
+		return ret;
+	}
+	memcpy(hdr, DTM_LEAVES_MAGIC, 8);
+	put32(hdr + 8, DTM_LEAVES_VERSION);
+	ret = leaves_write(lo, hdr, sizeof(hdr));
+	if (ret)
+		dtm_leaves_abort(lo);
+	return ret;
+}
+
+static int leaves_flush_run(struct dtm_leaves_out *lo)
+{
+	int ret;
+
+	if (!lo->run_count)
+		return 0;
+	put64(lo->run, lo->run_first);
+	put32(lo->run + 8, (uint32_t)lo->run_count);
+	put32(lo->run + 12, 0);
+	ret = leaves_write(lo, lo->run, DTM_LEAVES_RUN_HEADER + lo->run_count * lo->hash_size);
+	lo->runs++;
+	lo->records += lo->run_count;
+	lo->run_count = 0;
+	return ret;
+}
+
+int dtm_leaves_add(struct dtm_leaves_out *lo, uint64_t cluster, const unsigned char *hash)
+{
+	int ret;
+
+	if (lo->run_count && (cluster != lo->run_first + lo->run_count ||
+			      lo->run_count == DTM_LEAVES_MAX_RUN)) {
+		ret = leaves_flush_run(lo);
+		if (ret)
+			return ret;
+	}
+	if (!lo->run_count)
+		lo->run_first = cluster;
+	memcpy(lo->run + DTM_LEAVES_RUN_HEADER + lo->run_count * lo->hash_size, hash,
+	       lo->hash_size);
+	lo->run_count++;
+	return 0;
+}
+
+int dtm_leaves_finish(struct dtm_leaves_out *lo, uint64_t data_bytes)
+{
+	unsigned char t[DTM_LEAVES_TRAILER] = { 0 };
+	int ret = leaves_flush_run(lo);
+
+	memcpy(t + LT_MAGIC, DTM_LEAVES_END_MAGIC, 8);
+	put16(t + LT_ALGORITHM, (uint16_t)lo->algorithm);
+	put16(t + LT_HASH_SIZE, (uint16_t)lo->hash_size);
+	put32(t + LT_CLUSTER_SECTORS, lo->cluster_sectors);
+	put64(t + LT_DATA_BYTES, data_bytes);
+	put64(t + LT_CLUSTERS, div_up(data_bytes, (uint64_t)lo->cluster_sectors << 9));
+	put64(t + LT_RUNS, lo->runs);
+	put64(t + LT_RECORDS, lo->records);
+	lo->crc = dt_crc32c_extend(lo->crc, t, LT_CSUM);
+	put32(t + LT_CSUM, lo->crc);
+	if (!ret)
+		ret = write_all(lo->fd, t, sizeof(t));
+	if (close(lo->fd) && !ret)
+		ret = -errno;
+	lo->fd = -1;
+	free(lo->run);
+	lo->run = NULL;
+	return ret;
+}
+
+void dtm_leaves_abort(struct dtm_leaves_out *lo)
+{
+	if (lo->fd >= 0)
+		close(lo->fd);
+	lo->fd = -1;
+	free(lo->run);
+	lo->run = NULL;
 }
 
 /* ------------------------------------------------------------------ */

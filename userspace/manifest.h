@@ -75,6 +75,15 @@ struct dtm_hasher *dtm_hasher_new(unsigned int algorithm);
 void dtm_hasher_free(struct dtm_hasher *hs);
 /* @out gets hash_size bytes; 0 or -EIO (libcrypto failed). */
 int dtm_hash(struct dtm_hasher *hs, const void *data, size_t len, unsigned char *out);
+/*
+ * A hash fed piece by piece (the copier's chunks): dtm_hash_begin, then
+ * dtm_hash_feed any number of times, then dtm_hash_end.  Each 0 or -EIO.
+ */
+int dtm_hash_begin(struct dtm_hasher *hs);
+int dtm_hash_feed(struct dtm_hasher *hs, const void *data, size_t len);
+int dtm_hash_end(struct dtm_hasher *hs, unsigned char *out);
+/* hash_size of an algorithm, or 0. */
+unsigned int dtm_algorithm_size(unsigned int algorithm);
 /* An inner node: H(0x01 || left || right). */
 int dtm_hash_node(struct dtm_hasher *hs, const unsigned char *left,
 		  const unsigned char *right, unsigned char *out);
@@ -172,6 +181,75 @@ int dtm_save(const struct dtm *m, const char *path, const char **what);
  * does not exist is fine (nothing to distrust).  0 or -errno.
  */
 int dtm_mark_stale(const char *path);
+
+/* ------------------------------------------------------------------ */
+/* Leaves file: cluster hashes made while copying                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * dt-copy-extents --hash-to writes the hashes of the clusters it copied
+ * into a leaves file (Documentation/manifest.md, "Leaves file"); the
+ * manifest update takes them instead of rereading the image.  The file
+ * is checked whole (trailer, checksum, every run) before one leaf of it
+ * is used: a truncated or damaged file is refused.
+ */
+#define DTM_LEAVES_MAGIC	"DTLEAVS"	/* header, 7 characters and a NUL */
+#define DTM_LEAVES_END_MAGIC	"DTLVEND"	/* trailer */
+#define DTM_LEAVES_VERSION	1
+#define DTM_LEAVES_HEADER	16
+#define DTM_LEAVES_RUN_HEADER	16
+#define DTM_LEAVES_TRAILER	64
+#define DTM_LEAVES_MAX_RUN	4096		/* hashes per run */
+
+struct dtm_leaves_info {
+	unsigned int algorithm;
+	unsigned int hash_size;
+	uint32_t cluster_sectors;
+	uint64_t data_bytes;
+	uint64_t clusters;
+	uint64_t runs;
+	uint64_t records;		/* hashes in all runs */
+};
+
+/*
+ * dtm_leaves_check - check a whole leaves file of @len bytes: header,
+ * trailer, checksum, geometry, and runs that fill the space between
+ * exactly, within the clusters.  0 and @li filled, or -EBADMSG with *why.
+ */
+int dtm_leaves_check(const unsigned char *buf, size_t len, struct dtm_leaves_info *li,
+		     const char **why);
+
+/*
+ * dtm_leaves_walk - call @fn with each run of a file that passed
+ * dtm_leaves_check, in file order (a cluster may appear again: the later
+ * hash is the one that holds).  Stops at @fn's first non-zero value.
+ */
+typedef int (*dtm_run_fn)(void *ctx, uint64_t first, uint64_t count,
+			  const unsigned char *hashes);
+int dtm_leaves_walk(const unsigned char *buf, size_t len, dtm_run_fn fn, void *ctx);
+
+/* Reads a whole file into *buf (malloc'd).  0 or -errno. */
+int dtm_read_file(const char *path, uint64_t max, unsigned char **buf, size_t *len);
+
+/* Writing one, run by run; consecutive clusters share a run. */
+struct dtm_leaves_out {
+	int fd;
+	unsigned int algorithm, hash_size;
+	uint32_t cluster_sectors;
+	uint32_t crc;
+	uint64_t runs, records;
+	uint64_t run_first, run_count;
+	unsigned char *run;		/* run header and up to MAX_RUN hashes */
+};
+
+/* Creates (truncates) @path, mode 0600.  0 or -errno. */
+int dtm_leaves_create(struct dtm_leaves_out *lo, const char *path, unsigned int algorithm,
+		      uint32_t cluster_sectors);
+int dtm_leaves_add(struct dtm_leaves_out *lo, uint64_t cluster, const unsigned char *hash);
+/* The last run and the trailer for @data_bytes of data; closes.  0 or -errno. */
+int dtm_leaves_finish(struct dtm_leaves_out *lo, uint64_t data_bytes);
+/* Closes without a trailer (an unfinished file is refused by its reader). */
+void dtm_leaves_abort(struct dtm_leaves_out *lo);
 
 /* "xxxxxxxx-xxxx-..." (dashes optional) into 16 bytes; 0 or -EINVAL. */
 int dtm_parse_uuid(const char *s, unsigned char uuid[16]);

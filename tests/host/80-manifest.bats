@@ -214,6 +214,121 @@ trusted() {
 }
 
 # ------------------------------------------------------------------------
+# Hash while copying: dt-copy-extents --hash-to, dt-manifest --leaves
+
+CPX() {
+	"$ROOT/userspace/dt-copy-extents" "$@"
+}
+
+# A source that differs from $IMG in the extents of $T/ext: clusters
+# whole and in part, across the copier's 1 MiB chunks, adjacent, out of
+# order, overlapping, all-zero (punched by --sparse) and the short last one.
+leaves_setup() {
+	cp "$IMG" "$T/src"
+	head -c $((2 * 1024 * 1024 + 1536)) /dev/urandom | dd of="$T/src" conv=notrunc status=none
+	dd if=/dev/zero of="$T/src" bs=65536 seek=5 count=2 conv=notrunc status=none
+	cat >"$T/ext" <<-EOF
+	69632 8192
+	999424 303104
+	131072 65536
+	196608 4096
+	200704 61440
+	327680 131072
+	2097152 1536
+	1040000 100000
+	EOF
+}
+
+@test "hash while copying: update --leaves gives the manifest of a fresh build, without reading the image" {
+	leaves_setup
+	"$DTM" build "$IMG" --uuid "$UUID" --sequence 1
+	run --separate-stderr CPX --sparse --hash-to "$T/leaves" -- "$T/src" "$IMG" <"$T/ext"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	run --separate-stderr "$DTM" update "$IMG" --extents "$T/ext" --leaves "$T/leaves" \
+		--uuid "$UUID" --sequence 2
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	"$DTM" build "$IMG" -m "$T/fresh" --uuid "$UUID" --sequence 2
+	cmp "$IMG.manifest" "$T/fresh"
+	# The update took the copy's hashes: a cluster changed behind the copy's
+	# back after it (whole in the copy, so hashed from memory) is not seen.
+	cp "$IMG" "$T/src"
+	flip 70000 "$T/src" # cluster 1
+	flip 400000 "$T/src" # cluster 6, all zero before
+	echo "65536 65536" >"$T/e2"
+	echo "393216 65536" >>"$T/e2"
+	CPX --sparse --hash-to "$T/leaves" -- "$T/src" "$IMG" <"$T/e2"
+	flip 400001
+	"$DTM" update "$IMG" --extents "$T/e2" --leaves "$T/leaves"
+	run --separate-stderr "$DTM" verify "$IMG"
+	[ "$status" -eq 1 ]
+	[ "$output" = "393216 65536" ]
+}
+
+@test "hash while copying: clusters larger than the copier's chunks, BLAKE2b, a full copy into a new file" {
+	head -c $((5 * 1024 * 1024 + 512)) /dev/urandom >"$T/src"
+	# 2 MiB clusters: a cluster spans two 1 MiB chunks of the copier
+	printf '0 %s\n' $((5 * 1024 * 1024 + 512)) >"$T/ext"
+	CPX --hash-to "$T/leaves" -a blake2b256 -c 4096 -- "$T/src" "$T/new" <"$T/ext"
+	# build takes every cluster from the leaves (nothing left to read)
+	run --separate-stderr "$DTM" build "$T/new" -a blake2b256 -c 4096 --leaves "$T/leaves"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	"$DTM" build "$T/src" -m "$T/fresh" -a blake2b256 -c 4096
+	cmp "$T/new.manifest" "$T/fresh"
+	# an extent inside one 2 MiB cluster: read back from the destination
+	flip 3000000 "$T/src"
+	echo "2999808 512" | CPX --hash-to "$T/leaves" -a blake2b256 -c 4096 -- "$T/src" "$T/new"
+	echo "2999808 512" >"$T/e2"
+	"$DTM" update "$T/new" --extents "$T/e2" --leaves "$T/leaves"
+	"$DTM" build "$T/src" -m "$T/fresh" -a blake2b256 -c 4096
+	cmp "$T/new.manifest" "$T/fresh"
+	# leaves of another cluster size than the manifest's are refused
+	echo "0 512" | CPX --hash-to "$T/leaves" -- "$T/src" "$T/new"
+	echo "0 512" >"$T/e2"
+	run --separate-stderr "$DTM" update "$T/new" --extents "$T/e2" --leaves "$T/leaves"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"leaves refused (another algorithm or cluster size than the manifest's)"* ]]
+	run "$DTM" build "$T/new" --leaves x
+	run "$DTM" verify "$T/new" --leaves x
+	[ "$status" -eq 2 ]
+	run CPX -c 3 --hash-to x a b
+	[ "$status" -eq 2 ]
+	run CPX -a sha256 a b
+	[ "$status" -eq 2 ]
+}
+
+@test "a truncated or damaged leaves file is refused, never trusted: the extents are rehashed" {
+	local how size
+	leaves_setup
+	for how in truncate-1 truncate-trailer truncate-half flip-hash flip-index other-extents empty missing; do
+		cp "$IMG" "$T/img"
+		"$DTM" build "$T/img" --uuid "$UUID" --sequence 1
+		CPX --sparse --hash-to "$T/leaves" -- "$T/src" "$T/img" <"$T/ext"
+		# The image changes behind the copy in a copied cluster: leaves
+		# that were used would miss it, a rehash sees it.
+		flip 140000 "$T/img"
+		size=$(stat -c %s "$T/leaves")
+		cp "$T/ext" "$T/ext.used"
+		case $how in
+		truncate-1) truncate -s -1 "$T/leaves" ;;
+		truncate-trailer) truncate -s -64 "$T/leaves" ;;
+		truncate-half) truncate -s $((size / 2)) "$T/leaves" ;;
+		flip-hash) flip 40 "$T/leaves" ;;
+		flip-index) flip 16 "$T/leaves" ;;
+		other-extents) echo "1900544 4096" >>"$T/ext.used" ;;
+		empty) : >"$T/leaves" ;;
+		missing) rm "$T/leaves" ;;
+		esac
+		run --separate-stderr "$DTM" update "$T/img" --extents "$T/ext.used" \
+			--leaves "$T/leaves" --uuid "$UUID" --sequence 2
+		[ "$status" -eq 0 ] || { echo "$how: $stderr"; false; }
+		[[ "$stderr" == *"$T/leaves: leaves refused ("*"): rehashing from $T/img"* ]] ||
+			{ echo "$how: $stderr"; false; }
+		"$DTM" build "$T/img" -m "$T/fresh" --uuid "$UUID" --sequence 2
+		cmp "$T/img.manifest" "$T/fresh" || { echo "$how: the refused leaves were used"; false; }
+	done
+}
+
+# ------------------------------------------------------------------------
 # The backup job keeps the manifest (fake dirtyctl over a loop device)
 
 job_setup() {
@@ -266,6 +381,43 @@ state() {
 	run --separate-stderr "$ROOT/scripts/dirtytrack-backup" --verify "$BIMG"
 	[ "$status" -eq 1 ]
 	[ "$output" = "2949120 65536" ]
+}
+
+@test "the job hashes while copying; leaves damaged after the copy are refused and rehashed" {
+	job_setup
+	backup 2>/dev/null
+	# A copier that damages its leaves file once the copy is done.
+	cat >"$T/copier" <<-EOF
+	#!/bin/bash
+	"$ROOT/userspace/dt-copy-extents" "\$@" || exit
+	prev=
+	for a in "\$@"; do
+		if [[ \$prev == --hash-to ]]; then
+			\${DAMAGE:-true} "\$a"
+		fi
+		prev=\$a
+	done
+	EOF
+	chmod +x "$T/copier"
+	export DT_COPY_EXTENTS=$T/copier
+	fake_write 100 300
+	run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" != *"refused"* ]]
+	"$DTM" build "$BIMG" -m "$T/fresh" --uuid "$UUID" --sequence 2
+	cmp "$BIMG.manifest" "$T/fresh"
+	fake_write 3000 16
+	DAMAGE="truncate -s -10" run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *"manifest backup.img.manifest: the copy's hashes were refused (truncated (no trailer)): rehashed from the image"* ]]
+	"$DTM" build "$BIMG" -m "$T/fresh" --uuid "$UUID" --sequence 3
+	cmp "$BIMG.manifest" "$T/fresh"
+	"$ROOT/scripts/dirtytrack-backup" --verify "$BIMG"
+	# a full copy builds the manifest from the copy's hashes too
+	run --separate-stderr backup --full
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	"$DTM" build "$BIMG" -m "$T/fresh" --uuid "$UUID" --sequence 4
+	cmp "$BIMG.manifest" "$T/fresh"
 }
 
 @test "--verify without a trusted manifest exits 2 and says why" {

@@ -76,3 +76,35 @@ $last $CB" ]
 	[ "$(bk_copied)" = "$CB" ]
 	bk_assert_equal
 }
+
+# bk_assert_manifest_fresh: the manifest the job kept equals one built from
+# scratch from the image, with the same identity.
+bk_assert_manifest_fresh() {
+	local uuid seq
+	uuid=$(dt-manifest show "$BK_IMAGE" | sed -n 's/^uuid: //p')
+	seq=$(dt-manifest show "$BK_IMAGE" | sed -n 's/^sequence: //p')
+	dt-manifest build "$BK_IMAGE" -m "$BATS_TEST_TMPDIR/fresh" --uuid "$uuid" --sequence "$seq"
+	cmp "$BK_IMAGE.manifest" "$BATS_TEST_TMPDIR/fresh"
+}
+
+@test "hash while copying: after each run the manifest equals a fresh build, the copy's hashes used" {
+	# 4 KiB target clusters: the run's extents start and end inside the
+	# manifest's 64 KiB clusters, which the copier reads back.
+	bk_setup 8
+	bk_ok
+	bk_assert_manifest_fresh
+	dt_write /dev/mapper/dt0 $((3 * 128 + 16)) 8        # inside cluster 3
+	dt_write /dev/mapper/dt0 $((10 * 128)) 256           # clusters 10 and 11, whole
+	dt_write /dev/mapper/dt0 $((20 * 128 + 120)) 16      # across clusters 20 and 21
+	dt_write /dev/mapper/dt0 $(($(blockdev --getsz /dev/mapper/dt0) - 1)) 1 # the last sector
+	bk_ok
+	[ "$(bk_mode)" = incremental ]
+	[[ "$output" != *"refused"* && "$output" != *"rebuilt"* ]]
+	bk_assert_manifest_fresh
+	bk_assert_equal
+	"$BK_JOB" --verify "$BK_IMAGE"
+	# one sector: a run whose only extent lies inside one manifest cluster
+	dt_write /dev/mapper/dt0 $((30 * 128 + 1)) 1
+	bk_ok
+	bk_assert_manifest_fresh
+}

@@ -86,6 +86,48 @@ static void encoded_reply_seeds(void)
 
 /* A manifest header (Documentation/manifest.md) and zero leaves; the
  * fuzzer's control byte 3 seals the checksum and the root. */
+/*
+ * A leaves file (dt-copy-extents --hash-to) with runs of @counts hashes
+ * from cluster @firsts; control byte 5: a leaves file, checksum sealed.
+ */
+static void leaves_seed(uint16_t alg, uint32_t cs, uint64_t data_bytes, const uint64_t *firsts,
+			const uint32_t *counts, size_t runs)
+{
+	uint64_t clusters = (data_bytes + cs * 512ULL - 1) / (cs * 512ULL), records = 0;
+	size_t len = 1 + 16 + 64, i, pos;
+	unsigned char *buf, *t;
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+
+	for (i = 0; i < runs; i++)
+		len += 16 + counts[i] * 32;
+	buf = calloc(1, len);
+	if (!buf)
+		exit(1);
+	buf[0] = 5;
+	memcpy(buf + 1, "DTLEAVS", 8);
+	v32 = htole32(1); memcpy(buf + 9, &v32, 4);
+	for (i = 0, pos = 17; i < runs; i++) {
+		v64 = htole64(firsts[i]); memcpy(buf + pos, &v64, 8);
+		v32 = htole32(counts[i]); memcpy(buf + pos + 8, &v32, 4);
+		memset(buf + pos + 16, (int)(0x11 * (i + 1)), counts[i] * 32);
+		pos += 16 + counts[i] * 32;
+		records += counts[i];
+	}
+	t = buf + pos;
+	memcpy(t, "DTLVEND", 8);
+	v16 = htole16(alg); memcpy(t + 8, &v16, 2);
+	v16 = htole16(32); memcpy(t + 10, &v16, 2);
+	v32 = htole32(cs); memcpy(t + 12, &v32, 4);
+	v64 = htole64(data_bytes); memcpy(t + 16, &v64, 8);
+	v64 = htole64(clusters); memcpy(t + 24, &v64, 8);
+	v64 = htole64(runs); memcpy(t + 32, &v64, 8);
+	v64 = htole64(records); memcpy(t + 40, &v64, 8);
+	put_seed(buf, len);
+	free(buf);
+}
+
 static void manifest_seed(uint16_t alg, uint32_t cs, uint64_t data_bytes, uint32_t flags)
 {
 	uint64_t clusters = (data_bytes + cs * 512ULL - 1) / (cs * 512ULL);
@@ -159,6 +201,14 @@ int main(int argc, char **argv)
 		manifest_seed(2, 1, 512 * 7, 2);
 		manifest_seed(1, 65536, 512, 1);
 		manifest_seed(2, 16, 8192 * 64, 0);
+		{
+			static const uint64_t f[] = { 0, 5, 2 };
+			static const uint32_t n[] = { 3, 1, 2 };
+
+			leaves_seed(1, 128, 65536 * 6 + 512, f, n, 3);
+			leaves_seed(2, 8, 4096 * 9, f + 1, n + 1, 1);
+			leaves_seed(1, 1, 512, NULL, NULL, 0);
+		}
 	} else {
 		fprintf(stderr, "make-seeds: unknown fuzzer %s\n", argv[1]);
 		return 2;

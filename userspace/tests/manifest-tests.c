@@ -2,7 +2,9 @@
 /*
  * Host unit tests of the hash manifest (manifest.c), TAP output: format
  * round trip and rejection of every kind of damage, tree update against a
- * full rebuild, diff by descending the tree, crash-safe save.
+ * full rebuild, diff by descending the tree, crash-safe save, and the
+ * leaves file of hash-while-copying (round trip, every truncation and
+ * every flipped bit refused).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -306,6 +308,106 @@ static void test_uuid(void)
 	end("uuids parse from and print to their text form");
 }
 
+struct walked {
+	unsigned char leaf[6000][32];
+	uint64_t records;
+};
+
+static int walk_run(void *ctx, uint64_t first, uint64_t count, const unsigned char *h)
+{
+	struct walked *w = ctx;
+
+	memcpy(w->leaf[first], h, count * 32);
+	w->records += count;
+	return 0;
+}
+
+/* Writes a leaves file of the clusters @cl (in order), and reads it whole. */
+static unsigned char *leaves_file(const char *path, const uint64_t *cl, size_t n,
+				  uint64_t data_bytes, size_t *len)
+{
+	struct dtm_leaves_out lo;
+	unsigned char h[32], *buf;
+	size_t i;
+
+	if (dtm_leaves_create(&lo, path, DTM_ALG_SHA256, 8))
+		abort();
+	for (i = 0; i < n; i++) {
+		memset(h, 0, sizeof(h));
+		memcpy(h, &cl[i], sizeof(cl[i]));
+		h[31] = (unsigned char)i;	/* a later record of a cluster differs */
+		if (dtm_leaves_add(&lo, cl[i], h))
+			abort();
+	}
+	if (dtm_leaves_finish(&lo, data_bytes) || dtm_read_file(path, 1 << 30, &buf, len))
+		abort();
+	return buf;
+}
+
+static void test_leaves(void)
+{
+	static const uint64_t small[] = { 3, 4, 5, 9, 0, 3, 5000 };
+	static struct walked w;
+	char dir[] = "/tmp/manifest-tests.XXXXXX", path[64];
+	struct dtm_leaves_info li;
+	uint64_t *big, data = 5000ULL * 4096 + 512;
+	unsigned char *buf, *copy;
+	const char *why;
+	size_t len, i, bit;
+	unsigned char want[32] = { 0 };
+
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, sizeof(path), "%s/leaves", dir);
+	buf = leaves_file(path, small, 7, data, &len);
+	CHECK(!dtm_leaves_check(buf, len, &li, &why));
+	CHECK(li.clusters == 5001 && li.records == 7 && li.runs == 5 && li.data_bytes == data);
+	CHECK(!dtm_leaves_walk(buf, len, walk_run, &w) && w.records == 7);
+	memcpy(want, &small[0], 8);
+	want[31] = 5;		/* cluster 3: the later record holds */
+	CHECK(!memcmp(w.leaf[3], want, 32));
+	/* Every truncation and every flipped bit is refused. */
+	copy = malloc(len);
+	for (i = 0; i < len; i++)
+		CHECK(dtm_leaves_check(buf, i, &li, &why) == -EBADMSG);
+	for (i = 0; i < len; i++)
+		for (bit = 0; bit < 8; bit++) {
+			memcpy(copy, buf, len);
+			copy[i] ^= (unsigned char)(1 << bit);
+			if (!CHECK(dtm_leaves_check(copy, len, &li, &why) == -EBADMSG))
+				printf("#   byte %zu bit %zu accepted\n", i, bit);
+		}
+	free(copy);
+	free(buf);
+	/* A cluster beyond the data is refused, checksum and all. */
+	{
+		static const uint64_t beyond[] = { 5001 };
+
+		buf = leaves_file(path, beyond, 1, data, &len);
+		CHECK(dtm_leaves_check(buf, len, &li, &why) == -EBADMSG &&
+		      !strcmp(why, "a run lies beyond the last cluster"));
+		free(buf);
+	}
+	/* Long runs are split at DTM_LEAVES_MAX_RUN hashes. */
+	big = malloc(5001 * sizeof(*big));
+	for (i = 0; i < 5001; i++)
+		big[i] = i;
+	buf = leaves_file(path, big, 5001, data, &len);
+	CHECK(!dtm_leaves_check(buf, len, &li, &why));
+	CHECK(li.runs == 2 && li.records == 5001);
+	w.records = 0;
+	CHECK(!dtm_leaves_walk(buf, len, walk_run, &w) && w.records == 5001);
+	memset(want, 0, sizeof(want));
+	memcpy(want, &big[4500], 8);
+	want[31] = (unsigned char)4500;
+	CHECK(!memcmp(w.leaf[4500], want, 32));
+	free(buf);
+	free(big);
+	unlink(path);
+	rmdir(dir);
+	end("leaves files round trip; every truncation and flipped bit is refused");
+}
+
 int main(void)
 {
 	struct dtm_hasher *hs = dtm_hasher_new(DTM_ALG_SHA256);
@@ -314,7 +416,7 @@ int main(void)
 		printf("1..0 # SKIP libcrypto has no SHA-256\n");
 		return 0;
 	}
-	printf("1..7\n");
+	printf("1..8\n");
 	test_known_answer(hs);
 	test_round_trip(hs);
 	test_damage(hs);
@@ -322,6 +424,7 @@ int main(void)
 	test_diff(hs);
 	test_save_load(hs);
 	test_uuid();
+	test_leaves();
 	dtm_hasher_free(hs);
 	return tests_failed ? 1 : 0;
 }
