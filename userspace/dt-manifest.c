@@ -26,7 +26,7 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <pthread.h>
-#include <semaphore.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +100,7 @@ static void usage(FILE *f)
 	      "                              --hash-to wrote while copying; not read again\n"
 	      "     --stale-ok              update: the caller marked it stale itself before\n"
 	      "                              writing the image, and the extents list every change\n"
+	      "     --threads N             hash on N threads (default: one per usable CPU)\n"
 	      " -q, --quiet                 no note when a manifest is rebuilt\n"
 	      " -h, --help                  display this help\n"
 	      " -V, --version               display version\n\n"
@@ -244,48 +245,105 @@ static int source_read(struct source *s, unsigned char *buf, size_t len, uint64_
 typedef int (*cluster_fn)(void *ctx, uint64_t cluster, const unsigned char *hash);
 
 /*
- * Reads and hashes a range of clusters.  Over more than one chunk a reader
- * thread fills one buffer while the caller hashes the other, so that the
- * hashing hides behind the reading (or the other way round).
+ * Reads and hashes a range of clusters on every CPU.  One reader thread
+ * fills chunk buffers in order, a pool of workers hashes whole chunks
+ * (each with its own libcrypto context), and the caller takes the chunks'
+ * hashes in cluster order: the callback sees exactly what one thread
+ * would give it, in the same order.  A range of one chunk is read and
+ * hashed by the caller alone.
  */
+#define MAX_WORKERS 64
+#define POOL_BYTES (128U << 20)		/* all chunk buffers together, at most */
+
+static unsigned int opt_threads;	/* --threads, 0: every CPU we may run on */
+
+enum { SLOT_FREE, SLOT_READING, SLOT_READ, SLOT_HASHING, SLOT_HASHED };
+
+struct slot {
+	unsigned char *buf;
+	unsigned char *hashes;		/* per * hash_size */
+	uint64_t chunk;			/* which chunk of the scan it holds */
+	int state;
+	int err;			/* -1 read failed, -2 libcrypto failed */
+};
+
 struct scanner {
 	struct source *src;
 	struct dtm *m;			/* geometry and algorithm */
-	struct dtm_hasher *hs;
-	unsigned char *bufs[2];
+	struct dtm_hasher *hs;		/* the caller's */
+	unsigned int nworkers, nslots;
+	struct dtm_hasher *whs[MAX_WORKERS];
+	struct slot *slots;
 	size_t buf_len;
-	/* the reader thread of one scan() */
-	uint64_t first, end, per;
-	int read_ret[2];
+	/* one scan() */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t first, end, per, nchunks, next_hash;
 	int stop;
-	sem_t full[2], empty[2];
 };
+
+static unsigned int cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		return (unsigned int)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned int)n : 1;
+}
 
 static int scanner_init(struct scanner *sc, struct source *src, struct dtm *m)
 {
-	uint64_t cb = dtm_cluster_bytes(m);
+	uint64_t cb = dtm_cluster_bytes(m), chunk;
+	unsigned int i;
 
+	memset(sc, 0, sizeof(*sc));
 	sc->src = src;
 	sc->m = m;
-	sc->buf_len = cb > CHUNK_BYTES ? (size_t)cb : CHUNK_BYTES / cb * cb;
+	sc->nworkers = opt_threads ? opt_threads : cpus();
+	if (sc->nworkers > MAX_WORKERS)
+		sc->nworkers = MAX_WORKERS;
+	/* A buffer being read, one being consumed, one per worker. */
+	sc->nslots = sc->nworkers + 2;
+	chunk = POOL_BYTES / sc->nslots < CHUNK_BYTES ? POOL_BYTES / sc->nslots : CHUNK_BYTES;
+	sc->buf_len = cb > chunk ? (size_t)cb : (size_t)(chunk / cb * cb);
 	sc->hs = dtm_hasher_new(m->h.algorithm);
-	if (!sc->hs) {
+	for (i = 0; sc->hs && i < sc->nworkers; i++)
+		sc->whs[i] = dtm_hasher_new(m->h.algorithm);
+	if (!sc->hs || (sc->nworkers && !sc->whs[sc->nworkers - 1])) {
 		warnx("libcrypto does not offer %s", dtm_algorithm_name(m->h.algorithm));
 		return -1;
 	}
-	if (posix_memalign((void **)&sc->bufs[0], ALIGN_BYTES, sc->buf_len) ||
-	    posix_memalign((void **)&sc->bufs[1], ALIGN_BYTES, sc->buf_len)) {
-		warnx("out of memory");
-		return -1;
+	sc->slots = calloc(sc->nslots, sizeof(*sc->slots));
+	if (!sc->slots)
+		goto oom;
+	for (i = 0; i < sc->nslots; i++) {
+		if (posix_memalign((void **)&sc->slots[i].buf, ALIGN_BYTES, sc->buf_len))
+			goto oom;
+		sc->slots[i].hashes = malloc(sc->buf_len / cb * m->h.hash_size + m->h.hash_size);
+		if (!sc->slots[i].hashes)
+			goto oom;
 	}
 	return 0;
+oom:
+	warnx("out of memory");
+	return -1;
 }
 
 static void scanner_free(struct scanner *sc)
 {
+	unsigned int i;
+
 	dtm_hasher_free(sc->hs);
-	free(sc->bufs[0]);
-	free(sc->bufs[1]);
+	for (i = 0; i < MAX_WORKERS; i++)
+		dtm_hasher_free(sc->whs[i]);
+	for (i = 0; sc->slots && i < sc->nslots; i++) {
+		free(sc->slots[i].buf);
+		free(sc->slots[i].hashes);
+	}
+	free(sc->slots);
+	memset(sc, 0, sizeof(*sc));
 }
 
 /* Bytes of the chunk of at most @per clusters from cluster @c on. */
@@ -296,42 +354,100 @@ static size_t chunk_len(const struct scanner *sc, uint64_t c, uint64_t n)
 	return (size_t)((c + n) * cb > sc->m->h.data_bytes ? sc->m->h.data_bytes - off : n * cb);
 }
 
+/* Clusters [*c, *c + *n) of chunk @j of the scan. */
+static void chunk_clusters(const struct scanner *sc, uint64_t j, uint64_t *c, uint64_t *n)
+{
+	*c = sc->first + j * sc->per;
+	*n = sc->end - *c < sc->per ? sc->end - *c : sc->per;
+}
+
 static void *reader(void *arg)
 {
 	struct scanner *sc = arg;
-	uint64_t cb = dtm_cluster_bytes(sc->m), c;
-	unsigned int k = 0;
+	uint64_t cb = dtm_cluster_bytes(sc->m), j, c, n;
+	struct slot *s;
+	int err;
 
-	for (c = sc->first; c < sc->end; c += sc->per, k ^= 1) {
-		uint64_t n = sc->end - c < sc->per ? sc->end - c : sc->per;
-
-		while (sem_wait(&sc->empty[k]))
-			;
-		if (__atomic_load_n(&sc->stop, __ATOMIC_ACQUIRE)) {
-			sem_post(&sc->full[k]);
+	for (j = 0; j < sc->nchunks; j++) {
+		s = &sc->slots[j % sc->nslots];
+		pthread_mutex_lock(&sc->lock);
+		while (!sc->stop && s->state != SLOT_FREE)
+			pthread_cond_wait(&sc->cond, &sc->lock);
+		if (sc->stop) {
+			pthread_mutex_unlock(&sc->lock);
 			break;
 		}
-		sc->read_ret[k] = source_read(sc->src, sc->bufs[k], chunk_len(sc, c, n), c * cb);
-		sem_post(&sc->full[k]);
-		if (sc->read_ret[k])
+		s->state = SLOT_READING;
+		s->chunk = j;
+		pthread_mutex_unlock(&sc->lock);
+		chunk_clusters(sc, j, &c, &n);
+		err = source_read(sc->src, s->buf, chunk_len(sc, c, n), c * cb) ? -1 : 0;
+		pthread_mutex_lock(&sc->lock);
+		s->err = err;
+		s->state = SLOT_READ;
+		pthread_cond_broadcast(&sc->cond);
+		pthread_mutex_unlock(&sc->lock);
+		if (err)
 			break;
 	}
 	return NULL;
 }
 
-static int hash_chunk(struct scanner *sc, const unsigned char *buf, uint64_t c, uint64_t n,
-		      cluster_fn fn, void *ctx)
+struct worker {
+	struct scanner *sc;
+	struct dtm_hasher *hs;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	struct scanner *sc = w->sc;
+	uint64_t cb = dtm_cluster_bytes(sc->m), j, c, n, i;
+	struct slot *s;
+
+	for (;;) {
+		pthread_mutex_lock(&sc->lock);
+		for (;;) {
+			if (sc->stop || sc->next_hash >= sc->nchunks) {
+				pthread_mutex_unlock(&sc->lock);
+				return NULL;
+			}
+			s = &sc->slots[sc->next_hash % sc->nslots];
+			if (s->chunk == sc->next_hash && s->state == SLOT_READ)
+				break;
+			pthread_cond_wait(&sc->cond, &sc->lock);
+		}
+		j = sc->next_hash++;
+		s->state = SLOT_HASHING;
+		pthread_mutex_unlock(&sc->lock);
+		chunk_clusters(sc, j, &c, &n);
+		for (i = 0; !s->err && i < n; i++)
+			if (dtm_hash(w->hs, s->buf + i * cb, (size_t)dtm_cluster_len(sc->m, c + i),
+				     s->hashes + i * sc->m->h.hash_size))
+				s->err = -2;
+		pthread_mutex_lock(&sc->lock);
+		s->state = SLOT_HASHED;
+		pthread_cond_broadcast(&sc->cond);
+		pthread_mutex_unlock(&sc->lock);
+	}
+}
+
+/* One chunk, by the caller alone. */
+static int scan_one(struct scanner *sc, uint64_t first, uint64_t nr, cluster_fn fn, void *ctx)
 {
 	uint64_t cb = dtm_cluster_bytes(sc->m), i;
 	unsigned char hash[DTM_MAX_HASH];
 	int ret;
 
-	for (i = 0; i < n; i++) {
-		if (dtm_hash(sc->hs, buf + i * cb, (size_t)dtm_cluster_len(sc->m, c + i), hash)) {
+	if (source_read(sc->src, sc->slots[0].buf, chunk_len(sc, first, nr), first * cb))
+		return -1;
+	for (i = 0; i < nr; i++) {
+		if (dtm_hash(sc->hs, sc->slots[0].buf + i * cb,
+			     (size_t)dtm_cluster_len(sc->m, first + i), hash)) {
 			warnx("libcrypto failed to hash %s", sc->src->name);
 			return -1;
 		}
-		ret = fn(ctx, c + i, hash);
+		ret = fn(ctx, first + i, hash);
 		if (ret)
 			return ret;
 	}
@@ -341,48 +457,73 @@ static int hash_chunk(struct scanner *sc, const unsigned char *buf, uint64_t c, 
 /* Hash clusters [first, first + nr) of the source, calling @fn for each, in order. */
 static int scan(struct scanner *sc, uint64_t first, uint64_t nr, cluster_fn fn, void *ctx)
 {
-	uint64_t per = sc->buf_len / dtm_cluster_bytes(sc->m), c, end = first + nr;
-	unsigned int k = 0;
-	pthread_t thread;
+	uint64_t per = sc->buf_len / dtm_cluster_bytes(sc->m), j, c, n, i;
+	struct worker w[MAX_WORKERS];
+	pthread_t rthread, wthread[MAX_WORKERS];
+	unsigned int k, started = 0;
+	struct slot *s;
 	int ret = 0;
 
-	if (nr <= per) {
-		if (nr && source_read(sc->src, sc->bufs[0], chunk_len(sc, first, nr),
-				      first * dtm_cluster_bytes(sc->m)))
-			return -1;
-		return nr ? hash_chunk(sc, sc->bufs[0], first, nr, fn, ctx) : 0;
-	}
+	if (!nr)
+		return 0;
+	if (nr <= per)
+		return scan_one(sc, first, nr, fn, ctx);
 	sc->first = first;
-	sc->end = end;
+	sc->end = first + nr;
 	sc->per = per;
+	sc->nchunks = (nr + per - 1) / per;
+	sc->next_hash = 0;
 	sc->stop = 0;
-	sem_init(&sc->full[0], 0, 0);
-	sem_init(&sc->full[1], 0, 0);
-	sem_init(&sc->empty[0], 0, 1);
-	sem_init(&sc->empty[1], 0, 1);
-	if (pthread_create(&thread, NULL, reader, sc)) {
+	for (k = 0; k < sc->nslots; k++) {
+		sc->slots[k].state = SLOT_FREE;
+		sc->slots[k].chunk = UINT64_MAX;
+		sc->slots[k].err = 0;
+	}
+	pthread_mutex_init(&sc->lock, NULL);
+	pthread_cond_init(&sc->cond, NULL);
+	if (pthread_create(&rthread, NULL, reader, sc)) {
 		warnx("cannot start a reader thread");
-		return -1;
+		ret = -1;
+		goto out;
 	}
-	for (c = first; c < end && !ret; c += per, k ^= 1) {
-		uint64_t n = end - c < per ? end - c : per;
-
-		while (sem_wait(&sc->full[k]))
-			;
-		ret = sc->read_ret[k] ? -1 : hash_chunk(sc, sc->bufs[k], c, n, fn, ctx);
-		sem_post(&sc->empty[k]);
+	for (k = 0; k < sc->nworkers; k++, started++) {
+		w[k].sc = sc;
+		w[k].hs = sc->whs[k];
+		if (pthread_create(&wthread[k], NULL, worker, &w[k]))
+			break;
 	}
-	if (ret) {
-		/* Let a reader waiting for a buffer see the stop and leave. */
-		__atomic_store_n(&sc->stop, 1, __ATOMIC_RELEASE);
-		sem_post(&sc->empty[0]);
-		sem_post(&sc->empty[1]);
+	if (!started) {
+		warnx("cannot start a hashing thread");
+		ret = -1;
 	}
-	pthread_join(thread, NULL);
-	sem_destroy(&sc->full[0]);
-	sem_destroy(&sc->full[1]);
-	sem_destroy(&sc->empty[0]);
-	sem_destroy(&sc->empty[1]);
+	for (j = 0; j < sc->nchunks && !ret; j++) {
+		s = &sc->slots[j % sc->nslots];
+		pthread_mutex_lock(&sc->lock);
+		while (s->chunk != j || s->state != SLOT_HASHED)
+			pthread_cond_wait(&sc->cond, &sc->lock);
+		pthread_mutex_unlock(&sc->lock);
+		if (s->err == -2)
+			warnx("libcrypto failed to hash %s", sc->src->name);
+		ret = s->err ? -1 : 0;	/* a read error was reported by the reader */
+		chunk_clusters(sc, j, &c, &n);
+		for (i = 0; !ret && i < n; i++)
+			ret = fn(ctx, c + i, s->hashes + i * sc->m->h.hash_size);
+		pthread_mutex_lock(&sc->lock);
+		s->state = SLOT_FREE;
+		pthread_cond_broadcast(&sc->cond);
+		pthread_mutex_unlock(&sc->lock);
+	}
+	/* Done or failed: let every thread that waits see it and leave. */
+	pthread_mutex_lock(&sc->lock);
+	sc->stop = 1;
+	pthread_cond_broadcast(&sc->cond);
+	pthread_mutex_unlock(&sc->lock);
+	for (k = 0; k < started; k++)
+		pthread_join(wthread[k], NULL);
+	pthread_join(rthread, NULL);
+out:
+	pthread_cond_destroy(&sc->cond);
+	pthread_mutex_destroy(&sc->lock);
 	return ret;
 }
 
@@ -1406,7 +1547,7 @@ static const struct command commands[] = {
 
 enum {
 	OPT_UUID = 256, OPT_SEQUENCE, OPT_EXPECT_UUID, OPT_EXPECT_SEQUENCE, OPT_ALL,
-	OPT_SAMPLE, OPT_SEED, OPT_DIRTY, OPT_STALE_OK, OPT_LEAVES,
+	OPT_SAMPLE, OPT_SEED, OPT_DIRTY, OPT_STALE_OK, OPT_LEAVES, OPT_THREADS,
 };
 
 int main(int argc, char **argv)
@@ -1427,6 +1568,7 @@ int main(int argc, char **argv)
 		{ "dirty-extents", required_argument, NULL, OPT_DIRTY },
 		{ "stale-ok", no_argument, NULL, OPT_STALE_OK },
 		{ "leaves", required_argument, NULL, OPT_LEAVES },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -1504,6 +1646,11 @@ int main(int argc, char **argv)
 			break;
 		case OPT_LEAVES:
 			o.leaves = a;
+			break;
+		case OPT_THREADS:
+			if (dt_parse_u64_range(a, a + strlen(a), &v) || !v || v > MAX_WORKERS)
+				return usage_error("invalid --threads '%s': 1 to %d", a, MAX_WORKERS);
+			opt_threads = (unsigned int)v;
 			break;
 		case 'q':
 			o.quiet = 1;

@@ -67,6 +67,39 @@ trusted() {
 	cmp "$IMG.manifest" "$T/fresh"
 }
 
+@test "verify on several hashing threads names exactly the clusters one thread names, in order" {
+	local t one
+	head -c $((40 * 1024 * 1024 + 1024)) /dev/urandom >"$IMG"
+	"$DTM" build "$IMG" --threads 1 -m "$T/one"
+	for t in 2 3 8; do
+		"$DTM" build "$IMG" --threads "$t"
+		cmp "$IMG.manifest" "$T/one"
+	done
+	flip 5            # the first chunk
+	flip 8388609      # the first cluster of the second chunk
+	flip 25165823     # the last cluster of a chunk
+	flip $((40 * 1024 * 1024 + 1000)) # the short last cluster
+	one=$("$DTM" verify "$IMG" --threads 1 2>/dev/null) || [ $? -eq 1 ]
+	[ "$one" = "$(printf '0 65536\n8388608 65536\n25100288 65536\n41943040 1024')" ]
+	for t in 2 3 8; do
+		run --separate-stderr "$DTM" verify "$IMG" --threads "$t"
+		[ "$status" -eq 1 ] && [ "$output" = "$one" ]
+		[[ "$stderr" == *"4 of 641 clusters (197632 bytes) differ"* ]]
+	done
+	run "$DTM" verify "$IMG" --threads 0
+	[ "$status" -eq 2 ]
+}
+
+@test "verify that cannot write its report stops every thread and exits 2" {
+	head -c $((20 * 1024 * 1024)) /dev/urandom >"$IMG"
+	# one-sector clusters: 40960 of them, all different, a report of 500 KB
+	"$DTM" build "$IMG" -c 1 -m "$T/m"
+	head -c $((20 * 1024 * 1024)) /dev/urandom >"$T/other"
+	run timeout 120 sh -c '"$0" verify "$1" -m "$2" --threads 3 >/dev/full' "$DTM" "$T/other" "$T/m"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"write standard output: No space left on device"* ]]
+}
+
 @test "update rehashes only the listed extents and verify then passes" {
 	"$DTM" build "$IMG" --uuid "$UUID" --sequence 1
 	flip 70000
