@@ -21,7 +21,8 @@ setup() {
 }
 
 vm() {
-	"$ROOT/scripts/vm-run" --kernel "$DT_KVER" --disk "$MD" --disk "$DATA" --disk "$BACKUP" -- "$@"
+	"$ROOT/scripts/vm-run" --kernel "$DT_KVER" --disk "$MD" --disk "$DATA" --disk "$BACKUP" \
+		${STORE:+--disk "$STORE"} -- "$@"
 }
 
 SIZE=16777216
@@ -117,7 +118,8 @@ crash_in_workload() {
 	after_crash by-hash
 }
 
-# Boot, make a backup and a workload, then crash while a run copies.
+# Boot, make a backup and a workload, then crash while a run copies; $1:
+# a command started just before the run.
 crash_in_backup() {
 	run vm "$(guest '
 		backup
@@ -126,6 +128,7 @@ crash_in_backup() {
 		dmsetup suspend lower
 		dmsetup load lower --table "0 32768 delay /dev/vdb 0 100 /dev/vdb 0 0"
 		dmsetup resume lower
+		'"${1:-}"'
 		backup &
 		for i in $(seq 300); do
 			pgrep -x dt-copy-extents >/dev/null && break
@@ -179,4 +182,32 @@ after_crash_safe() {
 	crash_in_backup
 	after_crash_safe $SIZE
 	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, "* ]]
+}
+
+# A snapshot store on /dev/vdd, and a writer over the whole device that
+# starts just before the run and goes on through its copy.
+with_store() {
+	STORE=$BATS_TEST_TMPDIR/store.img
+	truncate -s 16M "$STORE"
+	FEATURES="${1:+$1 }snapshot_store /dev/vdd"
+	STORE_WRITER='fio --output=/dev/null --eta=never --filename=/dev/mapper/dt0 --name=w --rw=randwrite --bs=4k \
+		--direct=1 --ioengine=libaio --iodepth=4 --rate_iops=200 --time_based --runtime=120 &'
+}
+
+@test "with a snapshot store: a crash while a point-in-time run copies, writes going on: the next run is exact" {
+	with_store
+	FEATURES="2 $FEATURES"
+	crash_in_backup "$STORE_WRITER"
+	[[ "$output" == *"STATUS 0 32768 dirtytrack 128 256 "*" default ok "*" active "* ]]
+	after_crash all
+	[[ "$(grep 'dirtytrack-backup: ' <<<"$output" | tail -n 1)" == *", point-in-time (snapshot store /dev/vdd ("*"))" ]]
+}
+
+@test "crash_safe with a snapshot store: a crash while a point-in-time run copies: the next run rolls back and is exact" {
+	with_store
+	FEATURES="3 crash_safe $FEATURES"
+	crash_in_backup "$STORE_WRITER"
+	[[ "$output" == *" crash_safe ok "*" active "* ]]
+	after_crash_safe $SIZE
+	[[ "$output" == *": incremental, rolled back the checkpoint of an interrupted run, "*", point-in-time (snapshot store /dev/vdd ("*"))"* ]]
 }

@@ -732,36 +732,58 @@ with_store() {
 	echo idle >"$FAKE_DT/snapshot"
 }
 
+# release_hook: a FAKE_DT_HOOK_CMD for release that records, for each
+# release, whether the released range of the image already equals the
+# reference (copied before it was released).
+release_hook() {
+	printf '%s' "set -- \$FAKE_DT_ARGS; if cmp -s <(dd if=$IMG bs=512 skip=\$1 count=\$2 status=none) <(dd if=$BATS_TEST_TMPDIR/reference bs=512 skip=\$1 count=\$2 status=none); then echo \"\$*: copied\"; else echo \"\$*: NOT COPIED\"; fi >>$BATS_TEST_TMPDIR/released"
+}
+
 @test "with a snapshot store: the image is the device as of the checkpoint, though writes go on, and says point-in-time" {
 	with_store
-	run --separate-stderr backup
-	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	# a full copy reads non-frozen clusters as they are now: not point-in-time
-	[[ "$output" == *", sequence 1, not point-in-time (full copy: the snapshot store preserves only the frozen clusters)" ]]
-	some_writes
-	cp "$LOOP" "$BATS_TEST_TMPDIR/reference"
 	export FAKE_DT_LOG=$BATS_TEST_TMPDIR/verbs
-	# Right after the view exists, a writer overwrites frozen clusters
-	# (sectors 100-399) and a cluster that is not frozen.
-	FAKE_DT_HOOK=view FAKE_DT_HOOK_CMD="[ -e $BATS_TEST_TMPDIR/wrote ] || { touch $BATS_TEST_TMPDIR/wrote; dd if=/dev/urandom of=$LOOP bs=512 seek=100 count=300 oflag=direct conv=notrunc status=none && $DIRTYCTL mark $LOOP 100 300; }" \
+	cp "$LOOP" "$BATS_TEST_TMPDIR/reference"
+	# a full copy marks the whole device, so that the checkpoint freezes
+	# every cluster: it is point-in-time too; a write once the view
+	# exists does not reach the image
+	FAKE_DT_HOOK=view FAKE_DT_HOOK_CMD="dd if=/dev/urandom of=$LOOP bs=512 seek=0 count=8 oflag=direct conv=notrunc status=none && $DIRTYCTL mark $LOOP 0 8" \
 		run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	[[ "$output" == *": incremental, 4 extents, "*", sequence 2, point-in-time (snapshot store /dev/fake-store)" ]]
+	[[ "$output" == *": full (no previous backup), 1 extent, 4196352 bytes copied, "*", sequence 1, point-in-time (snapshot store /dev/fake-store)" ]]
+	cmp "$BATS_TEST_TMPDIR/reference" "$IMG"
+	grep -v '^status' "$FAKE_DT_LOG" >"$BATS_TEST_TMPDIR/order"
+	[ "$(sed -n 1p "$BATS_TEST_TMPDIR/order")" = "mark 0 8196" ]
+	[ "$(sed -n 2p "$BATS_TEST_TMPDIR/order")" = "checkpoint --freeze" ]
+	grep -qx 'release 0 8196' "$BATS_TEST_TMPDIR/order"
+	run backup
+	[ "$status" -eq 0 ]
+	image_equals_device
+	some_writes
+	cp "$LOOP" "$BATS_TEST_TMPDIR/reference"
+	: >"$FAKE_DT_LOG"
+	# Right after the view exists, a writer overwrites frozen clusters
+	# (sectors 100-399) and a cluster that is not frozen. The copy goes in
+	# chunks of 64 KiB, each released once copied.
+	FAKE_DT_HOOK=view FAKE_DT_HOOK_CMD="[ -e $BATS_TEST_TMPDIR/wrote ] || { touch $BATS_TEST_TMPDIR/wrote; dd if=/dev/urandom of=$LOOP bs=512 seek=100 count=300 oflag=direct conv=notrunc status=none && $DIRTYCTL mark $LOOP 100 300; }" \
+		DT_BACKUP_CHUNK=65536 run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$output" == *": incremental, 4 extents, "*", sequence 3, point-in-time (snapshot store /dev/fake-store)" ]]
 	grep -q "point-in-time (snapshot store /dev/fake-store)" "$IMG.log"
 	# the frozen extents as of the checkpoint, not the later write
 	cmp "$BATS_TEST_TMPDIR/reference" "$IMG"
 	! cmp -s "$LOOP" "$IMG"
-	# checkpoint --freeze, view, copy, one release per extent, view removed, commit
+	# checkpoint --freeze, view, copy, one release per chunk of at most
+	# 64 KiB of extents (the extent 96+304 is cut in three), view
+	# removed, commit
 	grep -v '^status' "$FAKE_DT_LOG" >"$BATS_TEST_TMPDIR/order"
 	diff -u - "$BATS_TEST_TMPDIR/order" <<EOF
 checkpoint --freeze
 view 
 mark 100 300
 dump --frozen --format bytes -o $(grep -o -- '-o .*' "$BATS_TEST_TMPDIR/order" | cut -c4-)
-release 0 8
-release 96 304
-release 4000 64
-release 8192 4
+release 0 216
+release 216 128
+release 344 7852
 view --remove
 commit --id $(grep '^commit' "$BATS_TEST_TMPDIR/order" | cut -d' ' -f3)
 EOF
@@ -809,9 +831,9 @@ EOF
 	with_store
 	backup
 	some_writes
-	FAKE_DT_FAIL=release run --separate-stderr backup
+	FAKE_DT_FAIL=view run --separate-stderr backup
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"release failed"*"checkpoint rolled back"* ]]
+	[[ "$stderr" == *"cannot create the snapshot view: "*"checkpoint rolled back"* ]]
 	[ ! -e "$FAKE_DT/view_open" ]
 	[ ! -e "$FAKE_DT/frozen" ]
 	FAKE_DT_TERM=view run backup_in_own_group
@@ -833,5 +855,52 @@ EOF
 	run --separate-stderr backup
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[ ! -e "$FAKE_DT/view_open" ]
+	image_equals_device
+}
+
+@test "with a snapshot store: each chunk is in the image before it is released" {
+	with_store
+	backup
+	some_writes
+	fake_write 2048 1024
+	cp "$LOOP" "$BATS_TEST_TMPDIR/reference"
+	FAKE_DT_HOOK=release FAKE_DT_HOOK_CMD=$(release_hook) DT_BACKUP_CHUNK=131072 \
+		run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	cat "$BATS_TEST_TMPDIR/released"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/released")" -ge 4 ]
+	! grep -q 'NOT COPIED' "$BATS_TEST_TMPDIR/released" || false
+	image_equals_device
+}
+
+@test "with a snapshot store: a failed release loses nothing; the run warns, stops releasing and succeeds" {
+	with_store
+	backup
+	some_writes
+	cp "$LOOP" "$BATS_TEST_TMPDIR/reference"
+	export FAKE_DT_LOG=$BATS_TEST_TMPDIR/verbs
+	FAKE_DT_FAIL=release DT_BACKUP_CHUNK=65536 run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"warning: release failed (dirtyctl: $LOOP: injected failure of release): the copied clusters stay in the snapshot store until the commit; the snapshot stays valid"* ]]
+	[ "$(grep -c '^release' "$FAKE_DT_LOG")" -eq 1 ]
+	[[ "$output" == *": incremental, 4 extents, "*", point-in-time (snapshot store /dev/fake-store)" ]]
+	cmp "$BATS_TEST_TMPDIR/reference" "$IMG"
+	[ ! -e "$FAKE_DT/frozen" ]
+	[ "$(cat "$FAKE_DT/sequence")" = 2 ]
+}
+
+@test "with a snapshot store: a store that overflows between two chunks fails the run once the next chunk is read, before releasing it" {
+	with_store
+	backup
+	some_writes
+	export FAKE_DT_LOG=$BATS_TEST_TMPDIR/verbs
+	FAKE_DT_HOOK=release FAKE_DT_HOOK_CMD="echo invalid >$FAKE_DT/snapshot; echo 1024 >$FAKE_DT/store_used" \
+		DT_BACKUP_CHUNK=65536 run --separate-stderr backup
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"the snapshot store /dev/fake-store overflowed or failed (1024 of 1024 sectors used)"*"checkpoint rolled back"* ]]
+	[ "$(grep -c '^release' "$FAKE_DT_LOG")" -eq 1 ]
+	[ ! -e "$FAKE_DT/view_open" ]
+	run backup
+	[ "$status" -eq 0 ]
 	image_equals_device
 }

@@ -210,6 +210,33 @@ exactness() {
 	[ "$(dt_status dt0 store_used)" = $CS ]
 }
 
+@test "a released cluster is not preserved any more: a write to it costs no store" {
+	store_dev 4M
+	snap_create
+	dt_write /dev/mapper/dt0 0 $((4 * CS))
+	dmsetup message dt0 0 checkpoint
+	[ "$(dt_clusters dt0 frozen | dt_ranges)" = 0-3 ]
+	# cluster 1 preserved by its first write, then released: its slot is free
+	dt_write /dev/mapper/dt0 $CS 8
+	[ "$(dt_status dt0 store_used)" = $CS ]
+	dmsetup message dt0 0 release $CS $CS
+	[ "$(dt_status dt0 store_used)" = 0 ]
+	# clusters 0 and 2 released before any write: writes to them and to
+	# cluster 1 again copy nothing
+	dmsetup message dt0 0 release 0 $CS
+	dmsetup message dt0 0 release $((2 * CS)) $CS
+	dt_write /dev/mapper/dt0 0 8
+	dt_write /dev/mapper/dt0 $CS 8
+	dt_write /dev/mapper/dt0 $((2 * CS)) $CS
+	[ "$(dt_status dt0 store_used)" = 0 ]
+	# the one cluster not released is still preserved by its first write
+	dt_write /dev/mapper/dt0 $((3 * CS)) 8
+	[ "$(dt_status dt0 store_used)" = $CS ]
+	[ "$(dt_status dt0 snapshot)" = active ]
+	dmsetup message dt0 0 commit
+	[ "$(dt_status dt0 store_used)" = 0 ]
+}
+
 @test "a full store never fails a write: the snapshot becomes invalid and view reads fail" {
 	store_dev 256K		# 4 clusters
 	snap_create

@@ -400,7 +400,7 @@ EOS
 	BK_WORKLOADS=0
 	dd if=/dev/urandom of=/dev/mapper/dt0 bs=1M count=32 oflag=direct status=none
 	bk_ok
-	[[ $bk_line == *", not point-in-time (full copy: the snapshot store preserves only the frozen clusters)" ]]
+	[[ $bk_line == *": full (no previous backup), 1 extent, "*", point-in-time (snapshot store $STORE_DEV ("*"))" ]]
 	fio --name=f --filename=/dev/mapper/dt0 --rw=randwrite --bs=64k --direct=1 \
 	    --number_ios=200 --refill_buffers --randrepeat=0 --output=/dev/null
 	# the quiet device just before the checkpoint
