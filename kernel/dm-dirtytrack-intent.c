@@ -154,8 +154,8 @@ int dt_batch_flush(struct dirtytrack *dt)
 		return 0;
 
 	nr_spans = dt_batch_spans(dt, dt_live_locked(dt));
-	r = dt_md_write_live_spans(dt->metadata_dev->bdev, dt->batch_spans,
-				   nr_spans);
+	r = dt_md_write_live_spans(dt->metadata_dev->bdev, &dt->md_bs,
+				   dt->batch_spans, nr_spans);
 	if (r) {
 		dt_metadata_failed(dt, "write-intent bitmap write", r);
 		/*
@@ -435,7 +435,7 @@ static void dt_aw_run_locked(struct dirtytrack *dt)
 
 	dt->aw_bios = bios;
 	nr_spans = dt_batch_spans(dt, live);
-	if (!dt_md_submit_live_spans(dt->metadata_dev->bdev, &dt->aw_bs,
+	if (!dt_md_submit_live_spans(dt->metadata_dev->bdev, &dt->md_bs,
 				     &dt->aw_bio, dt->batch_spans, nr_spans,
 				     dt_aw_endio, dt))
 		return;

@@ -172,8 +172,8 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap **empty,
 	dt_set_frozen_id(dt, id);
 	dt_update_frozen_count(dt);
 	if (dt->crash_safe) {
-		r = dt_md_write_bitmap(dt->metadata_dev->bdev, dt->nr_clusters,
-				       true, old->bits);
+		r = dt_md_write_bitmap(dt->metadata_dev->bdev, &dt->md_bs,
+				       dt->nr_clusters, true, old->bits);
 		if (r)
 			dt_metadata_failed(dt, "frozen bitmap write", r);
 		else

@@ -24,8 +24,8 @@
  *    dt_md_submit_live_spans()).
  *
  * Every dt_md_* function here but dt_md_submit_live_spans() does
- * synchronous I/O with bios it allocates itself and may sleep; the caller
- * serialises them.  The second half of the file is the target's use of
+ * synchronous I/O with bios from the caller's bio_set and may sleep; the
+ * caller serialises them.  The second half of the file is the target's use of
  * them (superblock state, storing and loading the sets, formatting), run
  * with the target's 'lock' held.
  */
@@ -84,7 +84,8 @@ static size_t dt_bio_add_buf(struct bio *bio, const void *buf, size_t len)
  * newest completes only after all of them, with the first error of any.
  */
 static void dt_md_chain(struct bio **last, struct block_device *bdev,
-			blk_opf_t opf, sector_t sector, void *buf, size_t len)
+			struct bio_set *bs, blk_opf_t opf, sector_t sector,
+			void *buf, size_t len)
 {
 	if (is_vmalloc_addr(buf) && op_is_write(opf))
 		flush_kernel_vmap_range(buf, len);
@@ -92,7 +93,8 @@ static void dt_md_chain(struct bio **last, struct block_device *bdev,
 	while (len) {
 		unsigned short nr_vecs = min_t(size_t, BIO_MAX_VECS,
 					       DIV_ROUND_UP(len, PAGE_SIZE));
-		struct bio *bio = bio_alloc(bdev, nr_vecs, opf, GFP_NOIO);
+		struct bio *bio = bio_alloc_bioset(bdev, nr_vecs, opf,
+						   GFP_NOIO, bs);
 		size_t n;
 
 		bio->bi_iter.bi_sector = sector;
@@ -121,13 +123,13 @@ static int dt_md_chain_wait(struct bio *last)
 }
 
 /* Synchronous I/O of @len bytes at @sector from or to @buf. */
-static int dt_md_io(struct block_device *bdev, blk_opf_t opf, sector_t sector,
-		    void *buf, size_t len)
+static int dt_md_io(struct block_device *bdev, struct bio_set *bs,
+		    blk_opf_t opf, sector_t sector, void *buf, size_t len)
 {
 	struct bio *last = NULL;
 	int r;
 
-	dt_md_chain(&last, bdev, opf, sector, buf, len);
+	dt_md_chain(&last, bdev, bs, opf, sector, buf, len);
 	r = dt_md_chain_wait(last);
 	if (is_vmalloc_addr(buf) && !op_is_write(opf))
 		invalidate_kernel_vmap_range(buf, len);
@@ -176,8 +178,8 @@ static void dt_sb_pack(const struct dt_sb_info *info,
 	sb->csum = cpu_to_le32(dt_sb_csum(sb));
 }
 
-int dt_md_read_superblock(struct block_device *bdev, struct dt_sb_info *info,
-			  const char **error)
+int dt_md_read_superblock(struct block_device *bdev, struct bio_set *bs,
+			  struct dt_sb_info *info, const char **error)
 {
 	struct dt_disk_superblock *sb;
 	void *block;
@@ -188,7 +190,7 @@ int dt_md_read_superblock(struct block_device *bdev, struct dt_sb_info *info,
 	if (!block)
 		return -ENOMEM;
 
-	r = dt_md_io(bdev, REQ_OP_READ | REQ_SYNC, 0, block, DT_BLOCK_SIZE);
+	r = dt_md_io(bdev, bs, REQ_OP_READ | REQ_SYNC, 0, block, DT_BLOCK_SIZE);
 	if (r) {
 		*error = "Cannot read the metadata superblock";
 		goto out;
@@ -210,7 +212,7 @@ out:
 	return r;
 }
 
-int dt_md_write_superblock(struct block_device *bdev,
+int dt_md_write_superblock(struct block_device *bdev, struct bio_set *bs,
 			   const struct dt_sb_info *info)
 {
 	void *block;
@@ -220,8 +222,8 @@ int dt_md_write_superblock(struct block_device *bdev,
 	if (!block)
 		return -ENOMEM;
 	dt_sb_pack(info, block);
-	r = dt_md_io(bdev, REQ_OP_WRITE | REQ_SYNC | REQ_PREFLUSH | REQ_FUA, 0,
-		     block, DT_BLOCK_SIZE);
+	r = dt_md_io(bdev, bs, REQ_OP_WRITE | REQ_SYNC | REQ_PREFLUSH | REQ_FUA,
+		     0, block, DT_BLOCK_SIZE);
 	kfree(block);
 	return r;
 }
@@ -233,30 +235,30 @@ static sector_t dt_bitmap_sector(u64 nr_clusters, bool frozen)
 	return block * DT_BLOCK_SECTORS;
 }
 
-int dt_md_read_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
-		      void *buf)
+int dt_md_read_bitmap(struct block_device *bdev, struct bio_set *bs,
+		      u64 nr_clusters, bool frozen, void *buf)
 {
-	return dt_md_io(bdev, REQ_OP_READ | REQ_SYNC,
+	return dt_md_io(bdev, bs, REQ_OP_READ | REQ_SYNC,
 			dt_bitmap_sector(nr_clusters, frozen), buf,
 			dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE);
 }
 
-int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
-		       const void *buf)
+int dt_md_write_bitmap(struct block_device *bdev, struct bio_set *bs,
+		       u64 nr_clusters, bool frozen, const void *buf)
 {
-	return dt_md_io(bdev, REQ_OP_WRITE | REQ_SYNC,
+	return dt_md_io(bdev, bs, REQ_OP_WRITE | REQ_SYNC,
 			dt_bitmap_sector(nr_clusters, frozen), (void *)buf,
 			dt_bitmap_blocks(nr_clusters) * DT_BLOCK_SIZE);
 }
 
-int dt_md_write_live_spans(struct block_device *bdev,
+int dt_md_write_live_spans(struct block_device *bdev, struct bio_set *bs,
 			   const struct dt_md_span *spans, unsigned int nr)
 {
 	struct bio *last = NULL;
 	unsigned int i;
 
 	for (i = 0; i < nr; i++)
-		dt_md_chain(&last, bdev, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
+		dt_md_chain(&last, bdev, bs, REQ_OP_WRITE | REQ_SYNC | REQ_FUA,
 			    DT_BLOCK_SECTORS + spans[i].sector,
 			    (void *)spans[i].buf,
 			    (size_t)spans[i].nr_sectors << SECTOR_SHIFT);
@@ -366,7 +368,7 @@ int dt_write_superblock(struct dirtytrack *dt, bool valid)
 	int r;
 
 	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, valid));
-	r = dt_md_write_superblock(dt->metadata_dev->bdev, &info);
+	r = dt_md_write_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info);
 	if (r) {
 		/* What is on disk now is unknown: it may still claim VALID. */
 		dt_metadata_failed(dt, "superblock write", r);
@@ -408,10 +410,10 @@ void dt_write_metadata(struct dirtytrack *dt)
 	struct block_device *bdev = dt->metadata_dev->bdev;
 	int r;
 
-	r = dt_md_write_bitmap(bdev, dt->nr_clusters, false,
+	r = dt_md_write_bitmap(bdev, &dt->md_bs, dt->nr_clusters, false,
 			       dt_live_locked(dt)->bits);
 	if (!r && dt->frozen)
-		r = dt_md_write_bitmap(bdev, dt->nr_clusters, true,
+		r = dt_md_write_bitmap(bdev, &dt->md_bs, dt->nr_clusters, true,
 				       dt->frozen->bits);
 	if (r)
 		dt_metadata_failed(dt, "bitmap write", r);
@@ -439,7 +441,7 @@ static int dt_format(struct dirtytrack *dt)
 
 	/* No valid flag: a crash before the first clean suspend is unclean. */
 	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, false));
-	r = dt_md_write_superblock(dt->metadata_dev->bdev, &info);
+	r = dt_md_write_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info);
 	if (r)
 		return r;
 	DMINFO("%s: formatted metadata device %s",
@@ -454,13 +456,13 @@ static int dt_load_set(struct dirtytrack *dt, const struct dt_sb_info *info,
 	int r;
 
 	if (info->nr_clusters == dt->nr_clusters)
-		return dt_md_read_bitmap(dt->metadata_dev->bdev,
+		return dt_md_read_bitmap(dt->metadata_dev->bdev, &dt->md_bs,
 					 dt->nr_clusters, frozen, bm->bits);
 
 	/* Grown: the stored bitmap is the prefix of ours. */
 	memset(bm->bits, 0, dt_bitmap_bytes(dt->nr_clusters));
-	r = dt_md_read_bitmap(dt->metadata_dev->bdev, info->nr_clusters,
-			      frozen, bm->bits);
+	r = dt_md_read_bitmap(dt->metadata_dev->bdev, &dt->md_bs,
+			      info->nr_clusters, frozen, bm->bits);
 	if (r)
 		return r;
 	dt_bitmap_clip(bm, info->nr_clusters);
@@ -502,7 +504,8 @@ int dt_load(struct dirtytrack *dt)
 	dt->health = DT_HEALTH_IS_OK;
 	spin_unlock(&dt->state_lock);
 
-	r = dt_md_read_superblock(dt->metadata_dev->bdev, &info, &error);
+	r = dt_md_read_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info,
+				  &error);
 	if (r == -ENODATA)
 		goto format;
 	if (r == -EINVAL || r == -ENOMEM) {

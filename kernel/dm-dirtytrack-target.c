@@ -157,7 +157,7 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 		return -EINVAL;
 	}
 
-	r = dt_md_read_superblock(bdev, &info, &error);
+	r = dt_md_read_superblock(bdev, &dt->md_bs, &info, &error);
 	if (r == -ENODATA)
 		return 0;
 	if (r == -EINVAL) {
@@ -255,6 +255,16 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	init_waitqueue_head(&dt->aw_wait);
 	bio_list_init(&dt->aw_bios);
 	dt->frozen_clusters = -1;
+	/*
+	 * Metadata bios come from a pool of the target's own, never from
+	 * fs_bio_set: a metadata write must make progress when the memory
+	 * it needs is waiting for writes to this very device.
+	 */
+	if (bioset_init(&dt->md_bs, 16, 0, BIOSET_NEED_BVECS)) {
+		ti->error = "Cannot allocate metadata bios";
+		r = -ENOMEM;
+		goto bad;
+	}
 
 	if (kstrtouint(argv[2], 10, &cs) || !dt_cluster_sectors_valid(cs)) {
 		ti->error = "Invalid cluster size: must be a power of two from 8 to 2097152 sectors";
@@ -334,10 +344,6 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			ti->error = "Cannot allocate write-intent buffer";
 			goto bad_wq;
 		}
-		if (bioset_init(&dt->aw_bs, 16, 0, BIOSET_NEED_BVECS)) {
-			ti->error = "Cannot allocate write-intent bios";
-			goto bad_wq;
-		}
 		dt->aw_wq = alloc_workqueue("dirtytrack_aw",
 					    WQ_MEM_RECLAIM | WQ_UNBOUND, 0);
 		if (!dt->aw_wq) {
@@ -364,7 +370,6 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 bad_wq:
 	if (dt->aw_wq)
 		destroy_workqueue(dt->aw_wq);
-	bioset_exit(&dt->aw_bs);
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(live);
 bad_live:
@@ -376,6 +381,7 @@ bad_live:
 bad_data:
 	dm_put_device(ti, dt->metadata_dev);
 bad:
+	bioset_exit(&dt->md_bs);
 	kfree(dt);
 	return r;
 }
@@ -389,7 +395,7 @@ static void dt_dtr(struct dm_target *ti)
 	destroy_workqueue(dt->wq);
 	if (dt->aw_wq)
 		destroy_workqueue(dt->aw_wq);
-	bioset_exit(&dt->aw_bs);
+	bioset_exit(&dt->md_bs);
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(dt->frozen);
 	dt_bitmap_free(rcu_dereference_raw(dt->live));

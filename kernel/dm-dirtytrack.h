@@ -100,6 +100,7 @@ struct dirtytrack {
 	struct dm_target *ti;
 	struct dm_dev *metadata_dev;
 	struct dm_dev *data_dev;
+	struct bio_set md_bs;		/* every metadata bio */
 	struct dm_dev *store_dev;	/* snapshot_store, or NULL */
 	struct dt_snap *snap;		/* its snapshot, or NULL */
 	u32 cluster_sectors;
@@ -169,8 +170,7 @@ struct dirtytrack {
 	blk_status_t aw_status;		/* of its metadata write */
 	struct work_struct aw_work;	/* completes it outside a submitter */
 	struct workqueue_struct *aw_wq;
-	struct bio_set aw_bs;		/* its metadata bios */
-	struct dt_md_own_bio aw_bio;	/* and the one most batches need */
+	struct dt_md_own_bio aw_bio;	/* the bio most batches need */
 
 	/*
 	 * What status reports; written under both 'lock' and 'state_lock',
