@@ -84,23 +84,17 @@ int dt_invalidate(struct dirtytrack *dt)
 /* ------------------------------------------------------------------ */
 
 /*
- * ctr error strings that carry numbers: a small ring of buffers, since
- * ti->error must outlive the constructor that sets it.
+ * Table-load errors: ti->error is a static sentence, as in upstream
+ * targets; the details (sizes, names, numbers) go to the kernel log on a
+ * "device-mapper: dirtytrack: <dev>: " line just before it, in the same
+ * words, so that what users and tests look for is unchanged.
  */
-#define DT_ERROR_SLOTS 8
-static char dt_error_ring[DT_ERROR_SLOTS][128];
-static atomic_t dt_error_next = ATOMIC_INIT(0);
-
-static __printf(2, 3) void dt_error(struct dm_target *ti, const char *fmt, ...)
-{
-	char *buf = dt_error_ring[atomic_inc_return(&dt_error_next) % DT_ERROR_SLOTS];
-	va_list args;
-
-	va_start(args, fmt);
-	vscnprintf(buf, sizeof(dt_error_ring[0]), fmt, args);
-	va_end(args);
-	ti->error = buf;
-}
+#define DT_CTR_ERR(ti, msg, fmt, ...)					\
+	do {								\
+		DMERR("%s: " msg ": " fmt,				\
+		      dm_table_device_name((ti)->table), ##__VA_ARGS__);	\
+		(ti)->error = msg;					\
+	} while (0)
 
 static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 			     struct dm_target *ti, const char **store_path)
@@ -135,7 +129,7 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 			argc--;
 			continue;
 		}
-		dt_error(ti, "Unknown feature: %s", name);
+		DT_CTR_ERR(ti, "Unknown feature", "%s", name);
 		return -EINVAL;
 	}
 	return 0;
@@ -152,8 +146,8 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 	int r;
 
 	if (have < need) {
-		dt_error(ti, "Metadata device too small: need %llu sectors, have %llu",
-			 need, have);
+		DT_CTR_ERR(ti, "Metadata device too small",
+			   "need %llu sectors, have %llu", need, have);
 		return -EINVAL;
 	}
 
@@ -161,22 +155,29 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 	if (r == -ENODATA)
 		return 0;
 	if (r == -EINVAL) {
-		dt_error(ti, "Metadata device is not usable (%s); refusing to overwrite it",
-			 error);
+		DMERR("%s: Metadata device is not usable (%s); refusing to overwrite it",
+		      dm_table_device_name(ti->table), error);
+		ti->error = "Metadata device is not usable; refusing to overwrite it";
 		return r;
 	}
 	if (r) {
-		dt_error(ti, "%s", error ? error : "Cannot read the metadata device");
+		/* An I/O error, or no memory for the read (@error NULL). */
+		ti->error = error ? "Cannot read the metadata superblock" :
+				    "Cannot allocate memory to read the metadata superblock";
+		DMERR("%s: %s (%d)", dm_table_device_name(ti->table),
+		      ti->error, r);
 		return r;
 	}
 	if (info.cluster_sectors != dt->cluster_sectors) {
-		dt_error(ti, "Cluster size mismatch: metadata has %u sectors, table has %u",
-			 info.cluster_sectors, dt->cluster_sectors);
+		DT_CTR_ERR(ti, "Cluster size mismatch",
+			   "metadata has %u sectors, table has %u",
+			   info.cluster_sectors, dt->cluster_sectors);
 		return -EINVAL;
 	}
 	if (info.data_sectors > ti->len) {
-		dt_error(ti, "Data device shrank: metadata tracks %llu sectors, table has %llu",
-			 info.data_sectors, (unsigned long long)ti->len);
+		DT_CTR_ERR(ti, "Data device shrank",
+			   "metadata tracks %llu sectors, table has %llu",
+			   info.data_sectors, (unsigned long long)ti->len);
 		return -EINVAL;
 	}
 	return 0;
@@ -276,8 +277,8 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dt->nr_clusters = dt_nr_clusters(ti->len, cs);
 	if (dt_bitmap_blocks(dt->nr_clusters) * DT_BLOCK_SIZE >
 	    DT_MAX_BITMAP_BYTES) {
-		DMERR("bitmap of %llu clusters needs %llu bytes, above the %llu this machine allows",
-		      dt->nr_clusters,
+		DMERR("%s: bitmap of %llu clusters needs %llu bytes, above the %llu this machine allows",
+		      dm_table_device_name(ti->table), dt->nr_clusters,
 		      dt_bitmap_blocks(dt->nr_clusters) * DT_BLOCK_SIZE,
 		      (unsigned long long)DT_MAX_BITMAP_BYTES);
 		ti->error = "Bitmap too large for this machine";
@@ -333,8 +334,8 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = -ENOMEM;
 	live = dt_bitmap_alloc(dt->nr_clusters, dt->crash_safe);
 	if (!live) {
-		dt_error(ti, "Cannot allocate a bitmap of %llu clusters",
-			 dt->nr_clusters);
+		DT_CTR_ERR(ti, "Cannot allocate the bitmap", "%llu clusters",
+			   dt->nr_clusters);
 		goto bad_live;
 	}
 	if (dt->crash_safe) {
