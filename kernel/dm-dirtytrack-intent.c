@@ -513,10 +513,16 @@ int dt_hold_crash_safe(struct dirtytrack *dt, struct bio *bio)
 /*
  * 'lock', and in crash_safe mode the batch and the live set with it: the
  * direct path is stopped, and a batch it has in flight waited for.
+ *
+ * Writes to the device may wait for a holder of 'lock' (held bios, a
+ * suspended device at resume), so its holder allocates nothing that
+ * reclaim could only provide by writing to the device: everything under
+ * 'lock' runs in a memalloc_noio scope.
  */
 void dt_lock(struct dirtytrack *dt)
 {
 	mutex_lock(&dt->lock);
+	dt->lock_noio = memalloc_noio_save();
 	if (!dt->crash_safe)
 		return;
 	spin_lock(&dt->held_lock);
@@ -532,6 +538,7 @@ void dt_unlock(struct dirtytrack *dt)
 		dt->aw_blocked = false;
 		spin_unlock(&dt->held_lock);
 	}
+	memalloc_noio_restore(dt->lock_noio);
 	mutex_unlock(&dt->lock);
 }
 

@@ -504,11 +504,23 @@ int dt_message(struct dm_target *ti, unsigned int argc, char **argv,
 	}
 
 	/*
+	 * State changes are refused while the device is suspended (below,
+	 * authoritatively, by ownership); refused here first, before the
+	 * allocation.
+	 */
+	if (dm_suspended(ti))
+		return -EBUSY;
+	/*
 	 * A new set is allocated before any lock is taken: reclaim may write
-	 * to this very device, whose held bios need 'lock'.
+	 * to this very device, whose held bios need 'lock'.  And without I/O
+	 * to reclaim with: a suspend may begin meanwhile, and writes to the
+	 * device would then wait for its resume.
 	 */
 	if (m.op == DT_OP_CLEAR || m.op == DT_OP_CHECKPOINT) {
+		unsigned int noio = memalloc_noio_save();
+
 		empty = dt_bitmap_alloc(dt->nr_clusters, dt->crash_safe);
+		memalloc_noio_restore(noio);
 		if (!empty)
 			return -ENOMEM;
 	}

@@ -186,7 +186,7 @@ int dt_md_read_superblock(struct block_device *bdev, struct bio_set *bs,
 	int r;
 
 	*error = NULL;
-	block = kmalloc(DT_BLOCK_SIZE, GFP_KERNEL);
+	block = kmalloc(DT_BLOCK_SIZE, GFP_NOIO);
 	if (!block)
 		return -ENOMEM;
 
@@ -470,6 +470,28 @@ static int dt_load_set(struct dirtytrack *dt, const struct dt_sb_info *info,
 }
 
 /*
+ * A bitmap for the stored frozen set: the spare (set aside by the
+ * constructor, or the frozen set of this instance's last activation), or
+ * else a new one.  This runs at resume, with the device suspended: the
+ * allocation is in dt_lock()'s memalloc_noio scope, so that reclaim never
+ * waits for writes to this device.
+ */
+static struct dt_bitmap *dt_take_spare(struct dirtytrack *dt)
+{
+	struct dt_bitmap *bm = dt->spare;
+
+	dt->spare = NULL;
+	if (!bm)
+		return dt_bitmap_alloc_stored(dt->nr_clusters);
+	/*
+	 * Drained already: set aside by dt_bitmap_alloc_stored(), or a
+	 * frozen set of this instance, which its checkpoint or its load
+	 * waited for.
+	 */
+	return bm;
+}
+
+/*
  * Load the metadata into memory.  Returns 0 with the sets loaded, or a
  * negative errno for a superblock that this table cannot use.  Metadata
  * read errors do not fail: they load an all-dirty set, degraded.
@@ -483,8 +505,14 @@ int dt_load(struct dirtytrack *dt)
 	bool grown;
 	int r;
 
-	/* Forget what an earlier activation of this instance had in memory. */
-	dt_bitmap_free(dt->frozen);
+	/*
+	 * Forget what an earlier activation of this instance had in memory,
+	 * keeping its frozen set's buffer for the one stored.
+	 */
+	if (dt->frozen && !dt->spare)
+		dt->spare = dt->frozen;
+	else
+		dt_bitmap_free(dt->frozen);
 	dt->frozen = NULL;
 	memset(live->bits, 0, dt_bitmap_bytes(dt->nr_clusters));
 	if (live->durable)
@@ -555,16 +583,13 @@ int dt_load(struct dirtytrack *dt)
 	dt_bitmap_recount(live, dt->nr_clusters);
 
 	if (info.flags & DT_SB_FLAG_FROZEN) {
-		frozen = dt_bitmap_alloc(dt->nr_clusters, false);
-		if (!frozen)
+		frozen = dt_take_spare(dt);
+		if (!frozen) {
+			DMERR("%s: cannot allocate the frozen set of %llu clusters",
+			      dm_table_device_name(dt->ti->table),
+			      dt->nr_clusters);
 			return -ENOMEM;
-		/*
-		 * No write is marked in a stored set.  Kill its count and wait
-		 * for the switch to finish, so that freeing it later never
-		 * races the RCU callback of the kill.
-		 */
-		percpu_ref_kill(&frozen->inflight);
-		dt_bitmap_wait_drained(frozen);
+		}
 		r = dt_load_set(dt, &info, true, frozen);
 		if (r) {
 			dt_bitmap_free(frozen);

@@ -30,7 +30,8 @@ static void dt_bitmap_drained(struct percpu_ref *ref)
 {
 	struct dt_bitmap *bm = container_of(ref, struct dt_bitmap, inflight);
 
-	complete(&bm->drained);
+	/* For every wait to come: a set may be waited for more than once. */
+	complete_all(&bm->drained);
 }
 
 void dt_bitmap_free(struct dt_bitmap *bm)
@@ -64,6 +65,22 @@ struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters, bool durable)
 		return NULL;
 	}
 	atomic_long_set(&bm->nr_set, 0);
+	return bm;
+}
+
+/*
+ * A bitmap for a set read from disk, in which no write is ever marked: its
+ * count is killed and the switch waited for, so that freeing it later never
+ * races the RCU callback of the kill.
+ */
+struct dt_bitmap *dt_bitmap_alloc_stored(u64 nr_clusters)
+{
+	struct dt_bitmap *bm = dt_bitmap_alloc(nr_clusters, false);
+
+	if (bm) {
+		percpu_ref_kill(&bm->inflight);
+		dt_bitmap_wait_drained(bm);
+	}
 	return bm;
 }
 

@@ -135,8 +135,12 @@ static int dt_parse_features(struct dm_arg_set *as, struct dirtytrack *dt,
 	return 0;
 }
 
-/* Read-only look at the metadata device: refuse what this table cannot use. */
-static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
+/*
+ * Read-only look at the metadata device: refuse what this table cannot use.
+ * @frozen: whether it holds a frozen set that resume will load.
+ */
+static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti,
+			     bool *frozen)
 {
 	struct block_device *bdev = dt->metadata_dev->bdev;
 	u64 need = dt_metadata_min_sectors(dt->nr_clusters);
@@ -151,6 +155,7 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 		return -EINVAL;
 	}
 
+	*frozen = false;
 	r = dt_md_read_superblock(bdev, &dt->md_bs, &info, &error);
 	if (r == -ENODATA)
 		return 0;
@@ -180,6 +185,8 @@ static int dt_check_metadata(struct dirtytrack *dt, struct dm_target *ti)
 			   info.data_sectors, (unsigned long long)ti->len);
 		return -EINVAL;
 	}
+	*frozen = (info.flags & DT_SB_FLAG_VALID) &&
+		  (info.flags & DT_SB_FLAG_FROZEN);
 	return 0;
 }
 
@@ -229,6 +236,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	const char *store_path = NULL;
 	struct dt_bitmap *live = NULL;
+	bool stored_frozen;
 	struct dm_arg_set as;
 	struct dirtytrack *dt;
 	unsigned int cs;
@@ -327,7 +335,7 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			goto bad_live;
 	}
 
-	r = dt_check_metadata(dt, ti);
+	r = dt_check_metadata(dt, ti, &stored_frozen);
 	if (r)
 		goto bad_live;
 
@@ -337,6 +345,21 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		DT_CTR_ERR(ti, "Cannot allocate the bitmap", "%llu clusters",
 			   dt->nr_clusters);
 		goto bad_live;
+	}
+	/*
+	 * Every bitmap resume needs is allocated here, before the old table
+	 * is suspended, so that resume only reads into it.  (A frozen set
+	 * the old table stores after this load is allocated at resume, in a
+	 * memalloc_noio scope: see dt_take_spare().)
+	 */
+	if (stored_frozen) {
+		dt->spare = dt_bitmap_alloc_stored(dt->nr_clusters);
+		if (!dt->spare) {
+			DT_CTR_ERR(ti, "Cannot allocate the bitmap",
+				   "frozen set of %llu clusters",
+				   dt->nr_clusters);
+			goto bad_wq;
+		}
 	}
 	if (dt->crash_safe) {
 		dt->batch_buf = kvmalloc(DT_BATCH_BLOCKS * DT_BLOCK_SIZE,
@@ -372,6 +395,7 @@ bad_wq:
 	if (dt->aw_wq)
 		destroy_workqueue(dt->aw_wq);
 	kvfree(dt->batch_buf);
+	dt_bitmap_free(dt->spare);
 	dt_bitmap_free(live);
 bad_live:
 	if (dt->snap)
@@ -398,6 +422,7 @@ static void dt_dtr(struct dm_target *ti)
 		destroy_workqueue(dt->aw_wq);
 	bioset_exit(&dt->md_bs);
 	kvfree(dt->batch_buf);
+	dt_bitmap_free(dt->spare);
 	dt_bitmap_free(dt->frozen);
 	dt_bitmap_free(rcu_dereference_raw(dt->live));
 	if (dt->snap) {
@@ -540,6 +565,9 @@ static int dt_preresume(struct dm_target *ti)
 	if (test_bit(DT_F_OWNER, &dt->flags))
 		goto out;
 	r = dt_load(dt);
+	/* Not needed by what was stored: give the memory back. */
+	dt_bitmap_free(dt->spare);
+	dt->spare = NULL;
 	if (r)
 		goto out;
 	if (dt->crash_safe && !test_bit(DT_F_METADATA_ERROR, &dt->flags)) {

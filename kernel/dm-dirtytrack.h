@@ -27,6 +27,7 @@
 #include <linux/mutex.h>
 #include <linux/percpu-refcount.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -131,6 +132,13 @@ struct dirtytrack {
 	struct mutex msg_lock;
 	/* Serialises state changes, resume/suspend and all metadata I/O. */
 	struct mutex lock;
+	unsigned int lock_noio;	/* its holder's memalloc_noio_save() */
+	/*
+	 * A bitmap for the stored frozen set, set aside by the constructor
+	 * (or kept from the last activation) so that resume, which runs with
+	 * the device suspended, need not allocate one; under 'lock'.
+	 */
+	struct dt_bitmap *spare;
 
 	/*
 	 * Bios held until their metadata is durable: the cleared valid flag
@@ -212,6 +220,7 @@ static inline struct dt_bitmap *dt_live_locked(struct dirtytrack *dt)
 
 /* dm-dirtytrack-sets.c: the in-memory sets. */
 struct dt_bitmap *dt_bitmap_alloc(u64 nr_clusters, bool durable);
+struct dt_bitmap *dt_bitmap_alloc_stored(u64 nr_clusters);
 void dt_bitmap_free(struct dt_bitmap *bm);
 void dt_bitmap_wait_drained(struct dt_bitmap *bm);
 void dt_bitmap_clip(struct dt_bitmap *bm, u64 nr_clusters);
