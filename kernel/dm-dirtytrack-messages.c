@@ -168,6 +168,13 @@ static int dt_msg_checkpoint(struct dirtytrack *dt, struct dt_bitmap **empty,
 		dt_snap_checkpoint_begin(dt->snap);
 	old = dt_swap_live(dt, *empty);
 	*empty = NULL;
+	/*
+	 * crash_safe: no batch records durable bits in a set that is not
+	 * live (dt_lock() stopped the direct path, and no marker sees @old
+	 * as live any more): the frozen set needs one bitmap, not two.
+	 */
+	kvfree(old->durable);
+	old->durable = NULL;
 	dt->frozen = old;
 	dt_set_frozen_id(dt, id);
 	dt_update_frozen_count(dt);
