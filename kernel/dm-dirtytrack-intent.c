@@ -470,7 +470,7 @@ static void dt_aw_complete(struct dirtytrack *dt)
 	dt_aw_run_locked(dt);
 }
 
-void dt_aw_work(struct work_struct *ws)
+static void dt_aw_work(struct work_struct *ws)
 {
 	dt_aw_complete(container_of(ws, struct dirtytrack, aw_work));
 }
@@ -542,7 +542,7 @@ void dt_unlock(struct dirtytrack *dt)
 	mutex_unlock(&dt->lock);
 }
 
-void dt_held_work(struct work_struct *ws)
+static void dt_held_work(struct work_struct *ws)
 {
 	struct dirtytrack *dt = container_of(ws, struct dirtytrack, held_work);
 
@@ -555,7 +555,7 @@ void dt_held_work(struct work_struct *ws)
  * The retry of dt_hold_failed(): the held bios again, and with the
  * availability feature, the superblock until it stops vouching.
  */
-void dt_retry_work(struct work_struct *ws)
+static void dt_retry_work(struct work_struct *ws)
 {
 	struct dirtytrack *dt = container_of(to_delayed_work(ws),
 					     struct dirtytrack, retry_work);
@@ -569,4 +569,16 @@ void dt_retry_work(struct work_struct *ws)
 		dt_process_held(dt);
 	}
 	dt_unlock(dt);
+}
+
+/* The held bios, the direct path and their workers, for the constructor. */
+void dt_intent_init(struct dirtytrack *dt)
+{
+	spin_lock_init(&dt->held_lock);
+	bio_list_init(&dt->held);
+	INIT_WORK(&dt->held_work, dt_held_work);
+	INIT_DELAYED_WORK(&dt->retry_work, dt_retry_work);
+	INIT_WORK(&dt->aw_work, dt_aw_work);
+	init_waitqueue_head(&dt->aw_wait);
+	bio_list_init(&dt->aw_bios);
 }

@@ -255,14 +255,8 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	dt->ti = ti;
 	mutex_init(&dt->msg_lock);
 	mutex_init(&dt->lock);
-	spin_lock_init(&dt->held_lock);
 	spin_lock_init(&dt->state_lock);
-	bio_list_init(&dt->held);
-	INIT_WORK(&dt->held_work, dt_held_work);
-	INIT_DELAYED_WORK(&dt->retry_work, dt_retry_work);
-	INIT_WORK(&dt->aw_work, dt_aw_work);
-	init_waitqueue_head(&dt->aw_wait);
-	bio_list_init(&dt->aw_bios);
+	dt_intent_init(dt);
 	dt->frozen_clusters = -1;
 	/*
 	 * Metadata bios come from a pool of the target's own, never from

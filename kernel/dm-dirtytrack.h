@@ -235,6 +235,7 @@ struct dt_bitmap *dt_swap_live(struct dirtytrack *dt, struct dt_bitmap *new);
 u64 dt_new_frozen_id(void);
 
 /* dm-dirtytrack-intent.c: write-intent batches and held bios. */
+void dt_intent_init(struct dirtytrack *dt);
 void dt_lock(struct dirtytrack *dt);
 void dt_unlock(struct dirtytrack *dt);
 int dt_batch_flush(struct dirtytrack *dt);
@@ -242,9 +243,6 @@ void dt_batch_add_range(struct dirtytrack *dt, u64 first, u64 last);
 void dt_durable_mark(struct dt_bitmap *live, u64 first, u64 last);
 int dt_persist_live(struct dirtytrack *dt);
 int dt_hold_crash_safe(struct dirtytrack *dt, struct bio *bio);
-void dt_held_work(struct work_struct *ws);
-void dt_retry_work(struct work_struct *ws);
-void dt_aw_work(struct work_struct *ws);
 
 /* dm-dirtytrack-metadata.c: the target's metadata I/O. */
 int dt_write_superblock(struct dirtytrack *dt, bool valid);
