@@ -9,6 +9,12 @@
  * I/O (the target does it with its 'lock' mutex, or, for the write-intent
  * batches of crash_safe mode, by keeping 'lock' holders out while one is
  * in flight).  All of them but dt_md_submit_live_spans() may sleep.
+ *
+ * Every bio comes from @bs, a bio_set of the caller's own (with
+ * BIOSET_NEED_BVECS), never from fs_bio_set: metadata writes must make
+ * progress when memory is short because writes to the tracked device are
+ * held for them.  The synchronous functions allocate with GFP_NOIO and
+ * need at most two bios of @bs at a time to make progress.
  */
 #ifndef DM_DIRTYTRACK_METADATA_H
 #define DM_DIRTYTRACK_METADATA_H
@@ -41,8 +47,8 @@ struct dt_sb_info {
  * anything else, with @error set to a sentence a user can act on; another
  * negative errno on I/O failure.
  */
-int dt_md_read_superblock(struct block_device *bdev, struct dt_sb_info *info,
-			  const char **error);
+int dt_md_read_superblock(struct block_device *bdev, struct bio_set *bs,
+			  struct dt_sb_info *info, const char **error);
 
 /*
  * dt_md_write_superblock - write @info as block 0, durably.
@@ -52,7 +58,7 @@ int dt_md_read_superblock(struct block_device *bdev, struct dt_sb_info *info,
  * that describes it, and the superblock itself is durable on return.
  * Returns 0 or a negative errno.
  */
-int dt_md_write_superblock(struct block_device *bdev,
+int dt_md_write_superblock(struct block_device *bdev, struct bio_set *bs,
 			   const struct dt_sb_info *info);
 
 /*
@@ -63,10 +69,10 @@ int dt_md_write_superblock(struct block_device *bdev,
  * kmalloc'ed or vmalloc'ed.  Writes are not durable until the next
  * dt_md_write_superblock().  Returns 0 or a negative errno.
  */
-int dt_md_read_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
-		      void *buf);
-int dt_md_write_bitmap(struct block_device *bdev, u64 nr_clusters, bool frozen,
-		       const void *buf);
+int dt_md_read_bitmap(struct block_device *bdev, struct bio_set *bs,
+		      u64 nr_clusters, bool frozen, void *buf);
+int dt_md_write_bitmap(struct block_device *bdev, struct bio_set *bs,
+		       u64 nr_clusters, bool frozen, const void *buf);
 
 /*
  * A run of 512-byte sectors of the live bitmap (@sector counted from its
@@ -83,7 +89,7 @@ struct dt_md_span {
  * REQ_FUA, all in flight at once: durable on return.  For crash_safe mode's
  * write-intent updates.  Returns 0 or a negative errno (of any of them).
  */
-int dt_md_write_live_spans(struct block_device *bdev,
+int dt_md_write_live_spans(struct block_device *bdev, struct bio_set *bs,
 			   const struct dt_md_span *spans, unsigned int nr);
 
 /*

@@ -410,6 +410,116 @@ clear_fails() {
 	all_covered
 }
 
+# ------------------------------------------------ suspend, resume, growth
+
+# fault_at_suspend FIRST NR [FEATURE_ARGS...]: sectors FIRST..FIRST+NR-1 of
+# the metadata fail while dt0 is suspended (the suspend stores the sets);
+# then the device heals, dt0 resumes, takes a write and is created again
+# after a crash: every completed write is dirty each time.
+fault_at_suspend() {
+	local first=$1 nr=$2
+	shift 2
+	history "$@"
+	write_once 20
+	write_once 21
+	mdx "$first" "$nr"
+	dmsetup suspend dt0
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	mdx
+	dmsetup resume dt0
+	all_covered
+	write_once 22
+	crash_and_reactivate "$@"
+	all_covered
+}
+
+@test "default mode: metadata failing at suspend loses no completed write" {
+	fault_at_suspend 0 "$(blockdev --getsz "$MD_DEV")"
+}
+
+@test "crash_safe: metadata failing at suspend loses no completed write" {
+	fault_at_suspend 0 "$(blockdev --getsz "$MD_DEV")" 1 crash_safe
+}
+
+# Only the bitmap areas fail: the superblock written after them must not
+# claim them exact.
+@test "default mode: bitmaps failing at suspend never leave a valid superblock over them" {
+	fault_at_suspend 8 16
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+}
+
+@test "crash_safe: bitmaps failing at suspend never leave a valid superblock over them" {
+	fault_at_suspend 8 16 1 crash_safe
+	[ "$(dt_status dt0 health)" = unclean_shutdown ]
+}
+
+# fault_at_resume [FEATURE_ARGS...]: the metadata fails from the suspend to
+# after the resume: the resume activates degraded, a write that needs
+# metadata is held and then fails, the device heals, a write goes; after a
+# crash every completed write is dirty.
+fault_at_resume() {
+	hold_seconds 2
+	history "$@"
+	write_once 30
+	dmsetup suspend dt0
+	mdx_all_failing
+	dmsetup resume dt0
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	write_once 31 || true
+	mdx
+	write_once 32
+	crash_and_reactivate "$@"
+	all_covered
+	! completed 31 || false
+}
+
+@test "default mode: metadata failing at resume loses no completed write" {
+	fault_at_resume
+}
+
+@test "crash_safe: metadata failing at resume loses no completed write" {
+	fault_at_resume 1 crash_safe
+}
+
+# fault_at_growth [FEATURE_ARGS...]: a half-size dt0 with a frozen set is
+# grown by a table reload whose resume finds the metadata failing (the old
+# table cannot store, the new one cannot load); writes to old and new
+# clusters, the device heals; after a crash every completed write is dirty.
+fault_at_growth() {
+	local size line
+	size=$(blockdev --getsz "$DATA_DEV")
+	line="0 $size dirtytrack /dev/mapper/mdx $DATA_DEV 128${*:+ $*}"
+	hold_seconds 2
+	mdx
+	echo "# dmsetup create dt0 (half size)" >&3
+	dmsetup create dt0 --table "0 $((size / 2)) dirtytrack /dev/mapper/mdx $DATA_DEV 128${*:+ $*}"
+	write_once 1
+	write_once 40
+	dmsetup message dt0 0 checkpoint
+	write_once 41
+	dmsetup load dt0 --table "$line"
+	mdx_all_failing
+	dmsetup resume dt0
+	[ "$(dt_status dt0 health)" = metadata_error ]
+	[ "$(dt_status dt0 clusters)" = $((size / 128)) ]
+	write_once 900 || true
+	write_once 42 || true
+	mdx
+	write_once 901
+	write_once 43
+	crash_and_reactivate "$@"
+	[ "$(dt_status dt0 clusters)" = $((size / 128)) ]
+	all_covered
+}
+
+@test "default mode: metadata failing at growth loses no completed write" {
+	fault_at_growth
+}
+
+@test "crash_safe: metadata failing at growth loses no completed write" {
+	fault_at_growth 1 crash_safe
+}
+
 # refused_at_once ARGS...: `dmsetup message dt0 0 ARGS` fails within 30 s
 # (a message blocked on a lock cannot be killed, so it is only waited for).
 refused_at_once() {
