@@ -93,6 +93,7 @@ struct dt_snap {
 	struct dm_target *ti;
 	struct block_device *data_bdev;
 	struct block_device *store_bdev;
+	dev_t data_devt, store_devt;	/* for views: outlive the bdevs */
 	u32 cluster_sectors;
 	unsigned int cluster_shift;
 	u64 nr_clusters;
@@ -615,6 +616,8 @@ struct dt_snap *dt_snap_create(struct dm_target *ti, struct dm_dev *data,
 	s->md_devt = disk_devt(dm_disk(dm_table_get_md(ti->table)));
 	s->data_bdev = data->bdev;
 	s->store_bdev = store->bdev;
+	s->data_devt = data->bdev->bd_dev;
+	s->store_devt = store->bdev->bd_dev;
 	s->cluster_sectors = cluster_sectors;
 	s->cluster_shift = __ffs(cluster_sectors);
 	s->nr_clusters = nr_clusters;
@@ -676,11 +679,45 @@ void dt_snap_put(struct dt_snap *s)
 /* The view: dirtytrack-view <tracked_dm_dev>                          */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The view opens the tracked device's data device and the store, not the
+ * tracked device itself: a file system mounted on the tracked device holds
+ * it exclusively (the point of a live backup), and dm devices share their
+ * claim on the devices under them.  The tracked device is only named, by
+ * its dev_t, to find its snapshot.
+ */
 struct dt_view {
-	struct dm_dev *tracked;
+	dev_t tracked;
+	struct dm_dev *data;
+	struct dm_dev *store;
 	struct dt_snap *snap;
 	u64 generation;		/* of the snapshot this view serves */
 };
+
+/* A device named as dm table lines name them: MAJOR:MINOR or a path. */
+static int dt_view_devt(const char *name, dev_t *devt)
+{
+	unsigned int major, minor;
+	char dummy;
+
+	if (sscanf(name, "%u:%u%c", &major, &minor, &dummy) == 2) {
+		*devt = MKDEV(major, minor);
+		if (MAJOR(*devt) != major || MINOR(*devt) != minor)
+			return -EOVERFLOW;
+		return 0;
+	}
+	return lookup_bdev(name, devt);
+}
+
+/* Open device @devt for the view's table, read-only as the table is. */
+static int dt_view_get_device(struct dm_target *ti, dev_t devt,
+			      struct dm_dev **dev)
+{
+	char name[24];
+
+	snprintf(name, sizeof(name), "%u:%u", MAJOR(devt), MINOR(devt));
+	return dm_get_device(ti, name, dm_table_get_mode(ti->table), dev);
+}
 
 /* The store with an active snapshot behind dirtytrack device @devt. */
 static struct dt_snap *dt_snap_get_active(dev_t devt, u64 *generation)
@@ -723,38 +760,51 @@ static int dt_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot allocate context";
 		return -ENOMEM;
 	}
-	r = dm_get_device(ti, argv[0], dm_table_get_mode(ti->table),
-			  &v->tracked);
+	r = dt_view_devt(argv[0], &v->tracked);
 	if (r) {
-		ti->error = "Error opening dirtytrack device";
+		DMERR("%s: cannot find dirtytrack device %s: error %d",
+		      dm_table_device_name(ti->table), argv[0], r);
+		ti->error = "Cannot find the dirtytrack device";
 		goto bad;
 	}
-	v->snap = dt_snap_get_active(v->tracked->bdev->bd_dev, &v->generation);
+	v->snap = dt_snap_get_active(v->tracked, &v->generation);
 	if (!v->snap) {
 		DMERR("%s: %s has no active snapshot (not a dirtytrack device with a snapshot_store, or no checkpoint)",
 		      dm_table_device_name(ti->table), argv[0]);
 		ti->error = "No active snapshot on that device";
 		r = -ENOENT;
-		goto bad_dev;
+		goto bad;
 	}
 	if (ti->begin + ti->len > v->snap->data_sectors) {
 		ti->error = "View longer than the tracked device";
 		r = -EINVAL;
 		goto bad_snap;
 	}
+	r = dt_view_get_device(ti, v->snap->data_devt, &v->data);
+	if (r) {
+		ti->error = "Error opening the data device";
+		goto bad_snap;
+	}
+	r = dt_view_get_device(ti, v->snap->store_devt, &v->store);
+	if (r) {
+		ti->error = "Error opening the snapshot store";
+		goto bad_data;
+	}
 	r = dm_set_target_max_io_len(ti, v->snap->cluster_sectors);
 	if (r) {
 		ti->error = "Cannot set the I/O size";
-		goto bad_snap;
+		goto bad_store;
 	}
 	ti->per_io_data_size = sizeof(struct dt_view_io);
 	ti->private = v;
 	return 0;
 
+bad_store:
+	dm_put_device(ti, v->store);
+bad_data:
+	dm_put_device(ti, v->data);
 bad_snap:
 	kref_put(&v->snap->kref, dt_snap_free);
-bad_dev:
-	dm_put_device(ti, v->tracked);
 bad:
 	kfree(v);
 	return r;
@@ -764,8 +814,9 @@ static void dt_view_dtr(struct dm_target *ti)
 {
 	struct dt_view *v = ti->private;
 
+	dm_put_device(ti, v->store);
+	dm_put_device(ti, v->data);
 	kref_put(&v->snap->kref, dt_snap_free);
-	dm_put_device(ti, v->tracked);
 	kfree(v);
 }
 
@@ -796,12 +847,12 @@ static int dt_view_map(struct dm_target *ti, struct bio *bio)
 	slot = s->slot_of[c];
 	cp = slot ? dt_snap_find_copy(s, c) : NULL;
 	if (slot && (!cp || cp->copied)) {
-		bio_set_dev(bio, s->store_bdev);
+		bio_set_dev(bio, v->store->bdev);
 		bio->bi_iter.bi_sector = ((sector_t)(slot - 1) << s->cluster_shift) +
 			(sector & (s->cluster_sectors - 1));
 	} else {
 		/* The data device still has it: hold back its writes. */
-		bio_set_dev(bio, s->data_bdev);
+		bio_set_dev(bio, v->data->bdev);
 		bio->bi_iter.bi_sector = sector;
 		io->tracked = true;
 		io->cluster = c;
@@ -847,11 +898,12 @@ static void dt_view_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s", valid ? "active" : "ended");
 		break;
 	case STATUSTYPE_TABLE:
-		DMEMIT("%s", v->tracked->name);
+		DMEMIT("%u:%u", MAJOR(v->tracked), MINOR(v->tracked));
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",tracked_device_name=%s;", v->tracked->name);
+		DMEMIT(",tracked_device=%u:%u;", MAJOR(v->tracked),
+		       MINOR(v->tracked));
 		break;
 	}
 }
@@ -861,7 +913,12 @@ static int dt_view_iterate_devices(struct dm_target *ti,
 {
 	struct dt_view *v = ti->private;
 
-	return fn(ti, v->tracked, ti->begin, ti->len, data);
+	int r;
+
+	r = fn(ti, v->data, ti->begin, ti->len, data);
+	if (!r)
+		r = fn(ti, v->store, 0, bdev_nr_sectors(v->store->bdev), data);
+	return r;
 }
 
 static struct target_type dt_view_target = {
