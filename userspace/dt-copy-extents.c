@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "extents.h"
 #include "strutils.h"
 
 #ifndef DIRTYCTL_VERSION
@@ -123,38 +124,6 @@ static int usage_error(const char *what)
 	fprintf(stderr, PROG ": %s", what);
 	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
 	return EXIT_USAGE;
-}
-
-/*
- * Parses one extent line (without its newline).  Returns 1 for an extent,
- * 0 for a blank or '#' comment line, -1 with *why set on a malformed one.
- */
-static int parse_extent(const char *line, uint64_t *offset, uint64_t *length,
-			const char **why)
-{
-	const char *sp, *end = line + strlen(line);
-
-	if (line == end || line[0] == '#')
-		return 0;
-	sp = strchr(line, ' ');
-	if (!sp) {
-		*why = "expected \"<offset> <length>\"";
-		return -1;
-	}
-	*why = dt_parse_u64_range(line, sp, offset);
-	if (!*why)
-		*why = dt_parse_u64_range(sp + 1, end, length);
-	if (*why)
-		return -1;
-	if (*length == 0) {
-		*why = "zero length";
-		return -1;
-	}
-	if (*offset > (uint64_t)INT64_MAX - *length) {
-		*why = "extent ends beyond the largest file offset";
-		return -1;
-	}
-	return 1;
 }
 
 static long long now_ns(void)
@@ -403,8 +372,8 @@ static int copy_all(struct copy *c, FILE *in)
 	while ((len = getline(&line, &cap, in)) > 0) {
 		lineno++;
 		if (line[len - 1] == '\n')
-			line[len - 1] = '\0';
-		r = parse_extent(line, &off, &n, &why);
+			line[--len] = '\0';
+		r = dt_extent_parse_line(line, (size_t)len, &off, &n, &why);
 		if (r < 0) {
 			warnx("standard input, line %" PRIu64 ": %s", lineno, why);
 			ret = -1;
@@ -488,6 +457,7 @@ int main(int argc, char **argv)
 		if (!c.progress) {
 			warnx("cannot use file descriptor %d for progress: %s", c.progress_fd,
 			      strerror(errno));
+			free(c.buf);
 			return EXIT_FAILURE;
 		}
 		c.progress_tty = isatty(fileno(c.progress));
@@ -505,6 +475,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		show_progress(&c, 1);
 	end_progress(&c);
+	free(c.buf);
 	if (ret)
 		return EXIT_FAILURE;
 	printf("%" PRIu64 " %" PRIu64 "\n", c.extents, c.bytes);
