@@ -1714,6 +1714,69 @@ static void test_json_utf8(void)
 	end("JSON strings stay valid: bytes that are not UTF-8 become \\ufffd, controls \\u00XX");
 }
 
+/* @q with each "\\ufffd" written as the character itself, in place. */
+static void unescape_replacement(char *q)
+{
+	char *r, *w = q;
+
+	for (r = q; *r; ) {
+		if (!strncmp(r, "\\ufffd", 6)) {
+			memcpy(w, DT_UTF8_REPLACEMENT, 3);
+			w += 3;
+			r += 6;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* dt_utf8_sanitize() and dt_json_quote() agree on what is UTF-8. */
+static void test_utf8_sanitize(void)
+{
+	unsigned int i, k;
+	char in[24], *a, *b, *q;
+	const unsigned char *u;
+
+	begin();
+	a = dt_utf8_sanitize("a\xff\x01\"\\\xe2\x82\xac\xe2\x82");
+	CHECK_STR(a, "a" DT_UTF8_REPLACEMENT "\x01\"\\\xe2\x82\xac"
+		  DT_UTF8_REPLACEMENT DT_UTF8_REPLACEMENT);
+	free(a);
+	for (i = 0; i < 20000; i++) {
+		for (k = 0; k < sizeof(in) - 1; k++) {
+			unsigned int r = rng();
+
+			/* mostly bytes that start or continue UTF-8 sequences */
+			in[k] = (char)(r % 4 ? 0x80 + (r >> 8) % 0x78 : 1 + (r >> 8) % 0x7f);
+			if (in[k] == '\\')	/* then each \\ in @q starts an escape */
+				in[k] = '/';
+		}
+		in[1 + rng() % (sizeof(in) - 1)] = '\0';
+		a = dt_utf8_sanitize(in);
+		b = a ? dt_utf8_sanitize(a) : NULL;
+		q = dt_json_quote(in);
+		if (!CHECK(a && b && q))
+			break;
+		for (u = (const unsigned char *)a; *u && dt_utf8_len(u); u += dt_utf8_len(u))
+			;
+		CHECK(!*u);			/* all of it UTF-8 */
+		CHECK(!strcmp(a, b));		/* UTF-8 stays as it is */
+		free(b);
+		b = dt_json_quote(a);
+		unescape_replacement(q);
+		CHECK(b && !strcmp(b, q));	/* quoting replaces the same bytes */
+		free(a);
+		free(b);
+		free(q);
+		if (case_failed) {
+			tprintf("#     input %u\n", i);
+			break;
+		}
+	}
+	end("utf8 sanitizing gives UTF-8, keeps UTF-8, and replaces the bytes JSON quoting does");
+}
+
 /* Runs /bin/sh: eval of @export, then prints variable @var. */
 static char *shell_value(const char *export, const char *var)
 {
@@ -3242,6 +3305,7 @@ static const struct {
 	{ test_human, "number" },
 	{ test_uuid_json, "text" },
 	{ test_json_utf8, "text" },
+	{ test_utf8_sanitize, "text" },
 	{ test_shell_quote, "text" },
 	{ test_message_errors, "text" },
 	{ test_crc32c, "inspect" },
