@@ -144,6 +144,18 @@ dt_race_create() {
 	DATA_DEV=/dev/mapper/${name}delay dt_create "$name" 8 65536 "$@"
 }
 
+# dt_race_again NAME [FEATURE_ARGS...]: NAME fresh for one more
+# dt_checkpoint_race: NAME and its delay device removed, the metadata's
+# superblock and the data the race writes zeroed, dt_race_create again.
+dt_race_again() {
+	local name=$1
+	dmsetup remove "$name"
+	dmsetup remove "${name}delay"
+	dd if=/dev/zero of="$MD_DEV" bs=4096 count=1 oflag=direct status=none
+	dd if=/dev/zero of="$DATA_DEV" bs=1M count=32 oflag=direct status=none
+	dt_race_create "$@"
+}
+
 # dt_checkpoint_race NAME: the backup job's loop against a writer that
 # writes every 4 KiB block of NAME exactly once, in random order (fio's
 # random map), two jobs over the two halves, 32 writes in flight each:
