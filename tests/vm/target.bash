@@ -182,6 +182,8 @@ dt_checkpoint_race() {
 	[ "$(dt_status "$name" cluster_sectors)" = 8 ]
 	bytes=$(blockdev --getsize64 "$dev")
 	blocks=$((bytes / 4096))
+	# a race of its own: no set or copy of an earlier one may count
+	rm -rf "$dir"
 	mkdir -p "$dir"
 	# --thread: one process, which SIGSTOP pauses as a whole
 	fio --name=w --filename="$dev" --rw=randwrite --bs=4k --direct=1 --thread \
