@@ -14,7 +14,8 @@ setup_file() {
 	[[ $(id -u) == 0 ]] || skip "needs root for a loop device"
 	# The copier as the tree has it, built here so the suite needs no make.
 	gcc -O2 -Wall -D_GNU_SOURCE -o "$BATS_FILE_TMPDIR/dt-copy-extents" \
-		"$ROOT/userspace/dt-copy-extents.c" "$ROOT/userspace/strutils.c"
+		"$ROOT/userspace/dt-copy-extents.c" "$ROOT/userspace/extents.c" \
+		"$ROOT/userspace/strutils.c"
 }
 
 setup() {
