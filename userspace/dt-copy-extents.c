@@ -53,7 +53,6 @@
 #endif
 
 #define PROG "dt-copy-extents"
-#define EXIT_USAGE 2
 #define CHUNK_BYTES (1U << 20)		/* one read and one write */
 #define ALIGN_BYTES 4096U		/* buffer alignment for O_DIRECT */
 #define PROGRESS_NS 500000000LL		/* progress line refresh on a terminal */
@@ -85,20 +84,17 @@ struct copy {
 
 static int progress_on_stderr;	/* a progress line is showing on stderr */
 
-static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
+/* A message on stderr ends the progress line there first. */
+static void end_stderr_progress(void)
 {
-	va_list ap;
-
 	if (progress_on_stderr) {
 		fputc('\n', stderr);
 		progress_on_stderr = 0;
 	}
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
+
+#define DT_BEFORE_MESSAGE end_stderr_progress
+#include "c.h"
 
 static void usage(FILE *f)
 {
@@ -117,13 +113,6 @@ static void usage(FILE *f)
 	      " -h, --help          display this help\n"
 	      " -V, --version       display version\n\n"
 	      "Exit status: 0 copied and synced, 1 failure, 2 usage error.\n", f);
-}
-
-static int usage_error(const char *what)
-{
-	fprintf(stderr, PROG ": %s", what);
-	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
-	return EXIT_USAGE;
 }
 
 static long long now_ns(void)
