@@ -9,6 +9,8 @@
 #                         the backup job, its man pages and systemd units
 #                         (SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system)
 #   make check            the full test run (scripts/check)
+#   make stress           the long proofs at large round counts (scripts/stress;
+#                         not part of check)
 #   make demo             a guided tour in the test VM (scripts/demo)
 #   make bench            benchmarks in the test VM (scripts/bench)
 #   make clean
@@ -28,7 +30,7 @@ SRC	= $(CURDIR)/.build/$(KVER)/src
 KBUILD_ARGS = $(if $(W),W=$(W)) $(if $(C),C=$(C))
 
 .PHONY: all module userspace install install-module install-userspace \
-	check demo bench clean clean-module kdir
+	check stress demo bench clean clean-module kdir
 
 all: module userspace
 
@@ -59,6 +61,9 @@ install-userspace: userspace
 
 check:
 	scripts/check
+
+stress:
+	scripts/stress
 
 demo:
 	scripts/demo

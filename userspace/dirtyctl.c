@@ -35,7 +35,7 @@
 #endif
 
 #define PROG "dirtyctl"
-#define EXIT_USAGE 2
+#include "c.h"
 
 enum {
 	OPT_JSON	= 1 << 0,
@@ -88,34 +88,6 @@ struct dt_target {
 /* ------------------------------------------------------------------ */
 /* Messages to the user                                                */
 /* ------------------------------------------------------------------ */
-
-/* "dirtyctl: <message>" on stderr, without the newline. */
-static void __attribute__((format(printf, 1, 0))) vmessage(const char *fmt, va_list ap)
-{
-	fputs(PROG ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-}
-
-static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmessage(fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vmessage(fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
-	return EXIT_USAGE;
-}
 
 /* "dirtyctl: <dev>: <what a failed @verb with -@err means>", exit 1. */
 static int fail_errno(const char *dev, const char *verb, int err)

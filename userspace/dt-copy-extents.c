@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "copyhash.h"
+#include "extents.h"
 #include "strutils.h"
 
 #ifndef DIRTYCTL_VERSION
@@ -62,7 +63,6 @@
 #endif
 
 #define PROG "dt-copy-extents"
-#define EXIT_USAGE 2
 #define CHUNK_BYTES (1U << 20)		/* one read and one write */
 #define ALIGN_BYTES 4096U		/* buffer alignment for O_DIRECT */
 #define PROGRESS_NS 500000000LL		/* progress line refresh on a terminal */
@@ -97,20 +97,17 @@ struct copy {
 
 static int progress_on_stderr;	/* a progress line is showing on stderr */
 
-static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
+/* A message on stderr ends the progress line there first. */
+static void end_stderr_progress(void)
 {
-	va_list ap;
-
 	if (progress_on_stderr) {
 		fputc('\n', stderr);
 		progress_on_stderr = 0;
 	}
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
+
+#define DT_BEFORE_MESSAGE end_stderr_progress
+#include "c.h"
 
 static void usage(FILE *f)
 {
@@ -134,45 +131,6 @@ static void usage(FILE *f)
 	      " -h, --help          display this help\n"
 	      " -V, --version       display version\n\n"
 	      "Exit status: 0 copied and synced, 1 failure, 2 usage error.\n", f);
-}
-
-static int usage_error(const char *what)
-{
-	fprintf(stderr, PROG ": %s", what);
-	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
-	return EXIT_USAGE;
-}
-
-/*
- * Parses one extent line (without its newline).  Returns 1 for an extent,
- * 0 for a blank or '#' comment line, -1 with *why set on a malformed one.
- */
-static int parse_extent(const char *line, uint64_t *offset, uint64_t *length,
-			const char **why)
-{
-	const char *sp, *end = line + strlen(line);
-
-	if (line == end || line[0] == '#')
-		return 0;
-	sp = strchr(line, ' ');
-	if (!sp) {
-		*why = "expected \"<offset> <length>\"";
-		return -1;
-	}
-	*why = dt_parse_u64_range(line, sp, offset);
-	if (!*why)
-		*why = dt_parse_u64_range(sp + 1, end, length);
-	if (*why)
-		return -1;
-	if (*length == 0) {
-		*why = "zero length";
-		return -1;
-	}
-	if (*offset > (uint64_t)INT64_MAX - *length) {
-		*why = "extent ends beyond the largest file offset";
-		return -1;
-	}
-	return 1;
 }
 
 static long long now_ns(void)
@@ -466,8 +424,8 @@ static int copy_all(struct copy *c, FILE *in)
 	while ((len = getline(&line, &cap, in)) > 0) {
 		lineno++;
 		if (line[len - 1] == '\n')
-			line[len - 1] = '\0';
-		r = parse_extent(line, &off, &n, &why);
+			line[--len] = '\0';
+		r = dt_extent_parse_line(line, (size_t)len, &off, &n, &why);
 		if (r < 0) {
 			warnx("standard input, line %" PRIu64 ": %s", lineno, why);
 			ret = -1;
@@ -576,6 +534,7 @@ int main(int argc, char **argv)
 		if (!c.progress) {
 			warnx("cannot use file descriptor %d for progress: %s", c.progress_fd,
 			      strerror(errno));
+			free(c.buf);
 			return EXIT_FAILURE;
 		}
 		c.progress_tty = isatty(fileno(c.progress));
@@ -607,6 +566,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		show_progress(&c, 1);
 	end_progress(&c);
+	free(c.buf);
 	if (ret)
 		return EXIT_FAILURE;
 	printf("%" PRIu64 " %" PRIu64 "\n", c.extents, c.bytes);

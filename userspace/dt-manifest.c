@@ -48,26 +48,15 @@
 #endif
 
 #define PROG "dt-manifest"
+#include "c.h"
 #define EXIT_DIFFER 1
 #define EXIT_TROUBLE 2
-#define EXIT_USAGE 2
 #define CHUNK_BYTES (8U << 20)
 #define ALIGN_BYTES 4096U
 #define DEFAULT_SAMPLE 1024
 
 /* SHA-256 wins on CPUs with the SHA extensions (Documentation/performance.md). */
 #define DEFAULT_ALGORITHM DTM_ALG_SHA256
-
-static void __attribute__((format(printf, 1, 2))) warnx(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static void usage(FILE *f)
 {
@@ -108,18 +97,6 @@ static void usage(FILE *f)
 	      "verify, diff, changed, check: 0 no difference, 1 differences,\n"
 	      "2 usage error or trouble (no trusted manifest, I/O error).\n\n"
 	      "For more details see dt-manifest(8).\n", f);
-}
-
-static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\nTry '" PROG " --help' for more information.\n", stderr);
-	return EXIT_USAGE;
 }
 
 /* ------------------------------------------------------------------ */

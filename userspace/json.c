@@ -130,75 +130,66 @@ size_t dt_utf8_len(const unsigned char *s)
 	return n;
 }
 
-char *dt_utf8_sanitize(const char *s)
+/*
+ * The one walk over a string's bytes for both: each well-formed UTF-8
+ * sequence is copied, each byte that is not one becomes U+FFFD; with
+ * @json the result is a JSON string: quoted, '"', '\\' and controls
+ * escaped, U+FFFD written as \ufffd.  Malloc'd; NULL on ENOMEM.
+ */
+static char *utf8_copy(const char *s, int json)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s);
+	size_t n = strlen(s), len;
 	char *out, *p;
 
-	if (n > (SIZE_MAX - 1) / 3)
+	/* Per byte in: at most 6 out ("\u001f", "\ufffd"), 3 without @json. */
+	if (n > (SIZE_MAX - 3) / 6)
 		return NULL;
-	out = malloc(n * 3 + 1);
+	out = malloc(n * (json ? 6 : 3) + 3);
 	if (!out)
 		return NULL;
-	for (p = out; *u; ) {
-		size_t len = dt_utf8_len(u);
-
-		if (len) {
+	p = out;
+	if (json)
+		*p++ = '"';
+	while (*u) {
+		len = dt_utf8_len(u);
+		if (json && len == 1 && (*u < 0x20 || *u == 0x7f || *u == '"' || *u == '\\')) {
+			*p++ = '\\';
+			switch (*u) {
+			case '"':  *p++ = '"'; break;
+			case '\\': *p++ = '\\'; break;
+			case '\n': *p++ = 'n'; break;
+			case '\t': *p++ = 't'; break;
+			case '\r': *p++ = 'r'; break;
+			default:   p += sprintf(p, "u%04x", *u); break;
+			}
+			u++;
+		} else if (len) {
 			memcpy(p, u, len);
 			p += len;
 			u += len;
+		} else if (json) {
+			memcpy(p, "\\ufffd", 6);
+			p += 6;
+			u++;
 		} else {
 			memcpy(p, DT_UTF8_REPLACEMENT, 3);
 			p += 3;
 			u++;
 		}
 	}
+	if (json)
+		*p++ = '"';
 	*p = '\0';
 	return out;
 }
 
+char *dt_utf8_sanitize(const char *s)
+{
+	return utf8_copy(s, 0);
+}
+
 char *dt_json_quote(const char *s)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s);
-	char *out, *p;
-
-	if (n > (SIZE_MAX - 3) / 6)
-		return NULL;
-	out = malloc(n * 6 + 3);
-	if (!out)
-		return NULL;
-	p = out;
-	*p++ = '"';
-	while (*u) {
-		unsigned char c = *u;
-		size_t len;
-
-		switch (c) {
-		case '"':  *p++ = '\\'; *p++ = '"'; u++; continue;
-		case '\\': *p++ = '\\'; *p++ = '\\'; u++; continue;
-		case '\n': *p++ = '\\'; *p++ = 'n'; u++; continue;
-		case '\t': *p++ = '\\'; *p++ = 't'; u++; continue;
-		case '\r': *p++ = '\\'; *p++ = 'r'; u++; continue;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			p += sprintf(p, "\\u%04x", c);
-			u++;
-			continue;
-		}
-		len = dt_utf8_len(u);
-		if (!len) {
-			memcpy(p, "\\ufffd", 6);	/* a byte that is not UTF-8 */
-			p += 6;
-			u++;
-			continue;
-		}
-		memcpy(p, u, len);
-		p += len;
-		u += len;
-	}
-	*p++ = '"';
-	*p = '\0';
-	return out;
+	return utf8_copy(s, 1);
 }

@@ -15,7 +15,8 @@ setup_file() {
 	# The copier as the tree has it, built here so the suite needs no make.
 	# It hashes the manifest's clusters as it copies (copyhash.c, libcrypto).
 	gcc -O2 -Wall -D_GNU_SOURCE -o "$BATS_FILE_TMPDIR/dt-copy-extents" \
-		"$ROOT/userspace/dt-copy-extents.c" "$ROOT/userspace/strutils.c" \
+		"$ROOT/userspace/dt-copy-extents.c" "$ROOT/userspace/extents.c" \
+		"$ROOT/userspace/strutils.c" \
 		"$ROOT/userspace/copyhash.c" "$ROOT/userspace/manifest.c" \
 		"$ROOT/userspace/crc32c.c" -lcrypto
 }

@@ -253,43 +253,7 @@ reload_keeps_frozen() {
 # device and 128-sector clusters there are 1024 clusters and one bitmap block:
 # sectors 0-7 hold the superblock, 8-15 the live bitmap, 16-23 the frozen one.
 # What is on the metadata device is always checked on $MD_DEV itself.
-
-# mdx [FIRST NR]: (re)load mdx as $MD_DEV with sectors FIRST..FIRST+NR-1
-# failing every read and write; no arguments: all of it healthy.
-mdx() {
-	local size first=${1:-0} nr=${2:-0} rest table=
-	size=$(blockdev --getsz "$MD_DEV")
-	rest=$((first + nr))
-	[ "$first" -eq 0 ] || table+="0 $first linear $MD_DEV 0"$'\n'
-	[ "$nr" -eq 0 ] || table+="$first $nr error"$'\n'
-	[ "$rest" -ge "$size" ] || table+="$rest $((size - rest)) linear $MD_DEV $rest"$'\n'
-	echo "# mdx: ${table//$'\n'/; }" >&3
-	if dmsetup info mdx >/dev/null 2>&1; then
-		printf '%s' "$table" | dmsetup load mdx
-		dmsetup resume mdx
-	else
-		printf '%s' "$table" | dmsetup create mdx
-	fi
-}
-
-# mdx_all_failing: every I/O to the metadata device fails from now on; what
-# it holds stays as it was, as after a power cut.
-mdx_all_failing() {
-	mdx 0 "$(blockdev --getsz "$MD_DEV")"
-}
-
-# dtx_line [FEATURE_ARGS...]: the table line of dt0 over mdx.
-dtx_line() {
-	echo "0 $(blockdev --getsz "$DATA_DEV") dirtytrack /dev/mapper/mdx $DATA_DEV 128${*:+ $*}"
-}
-
-# dtx_create [FEATURE_ARGS...]: create dt0 over mdx.
-dtx_create() {
-	local line
-	line=$(dtx_line "$@")
-	echo "# dmsetup create dt0 --table '$line'" >&3
-	dmsetup create dt0 --table "$line"
-}
+# mdx, mdx_all_failing, dtx_line and dtx_create are in target.bash.
 
 # dtx_history [FEATURE_ARGS...]: a healthy run that leaves a valid stored
 # bitmap with clusters 3-6 dirty (random data in $BATS_TEST_TMPDIR/old) and

@@ -4,11 +4,12 @@
 # The rule under test (DESIGN "No lost dirty bit"): a write that completed
 # is, after any crash, in the stored bitmap or the stored superblock does
 # not claim an exact bitmap. A failing metadata device is "mdx", a dm device
-# over $MD_DEV whose table is swapped to "error" and back (as in
-# 30-metadata.bats). A crash is a removal while mdx fails every I/O (what is
-# on $MD_DEV is then what a power cut would leave), followed by healing mdx
-# and creating dt0 again. Each cluster is written at most once per test, so
-# that a lost bit is never marked again by a later write.
+# over $MD_DEV whose table is swapped to "error" and back (mdx --suspend of
+# target.bash, as in 30-metadata.bats). A crash is a removal while mdx fails
+# every I/O (what is on $MD_DEV is then what a power cut would leave),
+# followed by healing mdx and creating dt0 again. Each cluster is written at
+# most once per test, so that a lost bit is never marked again by a later
+# write.
 #
 # 64 MiB data, 128-sector clusters: 1024 clusters, one bitmap block each;
 # sectors 0-7 of the metadata hold the superblock, 8-15 the live bitmap,
@@ -36,38 +37,6 @@ hold_seconds() {
 	echo "$1" >"$HOLD_PARAM"
 }
 
-# mdx [FIRST NR]: (re)load mdx as $MD_DEV with sectors FIRST..FIRST+NR-1
-# failing every I/O; no arguments: all of it healthy.
-mdx() {
-	local size first=${1:-0} nr=${2:-0} rest table=
-	size=$(blockdev --getsz "$MD_DEV")
-	rest=$((first + nr))
-	[ "$first" -eq 0 ] || table+="0 $first linear $MD_DEV 0"$'\n'
-	[ "$nr" -eq 0 ] || table+="$first $nr error"$'\n'
-	[ "$rest" -ge "$size" ] || table+="$rest $((size - rest)) linear $MD_DEV $rest"$'\n'
-	echo "# mdx: ${table//$'\n'/; }" >&3
-	if dmsetup info mdx >/dev/null 2>&1; then
-		printf '%s' "$table" | dmsetup load mdx
-		dmsetup suspend mdx
-		dmsetup resume mdx
-	else
-		printf '%s' "$table" | dmsetup create mdx
-	fi
-}
-
-# mdx_all_failing: every I/O to the metadata device fails from now on.
-mdx_all_failing() {
-	mdx 0 "$(blockdev --getsz "$MD_DEV")"
-}
-
-# dtx_create [FEATURE_ARGS...]: create dt0 over mdx.
-dtx_create() {
-	local line
-	line="0 $(blockdev --getsz "$DATA_DEV") dirtytrack /dev/mapper/mdx $DATA_DEV 128${*:+ $*}"
-	echo "# dmsetup create dt0 --table '$line'" >&3
-	dmsetup create dt0 --table "$line"
-}
-
 # write_once CLUSTER: write its first 4 KiB once; on success the cluster is
 # recorded in $COMPLETED. Returns dd's status.
 write_once() {
@@ -88,9 +57,9 @@ completed() {
 # crash_and_reactivate [FEATURE_ARGS...]: the metadata device stops taking
 # any I/O, dt0 goes away, the device heals, dt0 comes back.
 crash_and_reactivate() {
-	mdx_all_failing
+	mdx_all_failing --suspend
 	dmsetup remove dt0
-	mdx
+	mdx --suspend
 	dtx_create "$@"
 }
 
@@ -122,7 +91,7 @@ stored_honest() {
 # history [FEATURE_ARGS...]: a clean run that stores cluster 1 dirty with
 # the valid flag, then dt0 created again (its superblock VALID on disk).
 history() {
-	mdx
+	mdx --suspend
 	dtx_create "$@"
 	write_once 1
 	dmsetup remove dt0
@@ -138,7 +107,7 @@ history() {
 held_then_failed() {
 	hold_seconds 2
 	history "$@"
-	mdx_all_failing
+	mdx_all_failing --suspend
 	write_once 5 || true
 	[ "$(dt_status dt0 health)" = metadata_error ]
 	# the metadata error is known now: a write to another clean cluster
@@ -168,14 +137,14 @@ held_then_healed() {
 	local pid
 	hold_seconds 120
 	history "$@"
-	mdx_all_failing
+	mdx_all_failing --suspend
 	write_once 7 &
 	pid=$!
 	sleep 3
 	# held, not let through with the metadata unwritten
 	kill -0 $pid
 	! completed 7 || false
-	mdx
+	mdx --suspend
 	wait $pid
 	completed 7
 	[ "$(dt_status dt0 health)" = metadata_error ]
@@ -197,7 +166,7 @@ held_then_healed() {
 	hold_seconds 120
 	history 1 crash_safe
 	# only the live bitmap fails: the superblock can stop vouching
-	mdx 8 8
+	mdx --suspend 8 8
 	timeout 60 dd if=/dev/urandom of=/dev/mapper/dt0 bs=4k seek=$((9 * 16)) count=1 \
 		oflag=direct conv=notrunc status=none
 	echo 9 >>"$COMPLETED"
@@ -215,13 +184,13 @@ availability() {
 	local i
 	hold_seconds 120
 	history "$@"
-	mdx_all_failing
+	mdx_all_failing --suspend
 	write_once 13
 	write_once 14
 	completed 13
 	completed 14
 	[ "$(dt_status dt0 health)" = metadata_error ]
-	mdx
+	mdx --suspend
 	for i in $(seq 30); do
 		! stored_honest || break
 		sleep 1
@@ -251,7 +220,7 @@ messages_fail_unwritable() {
 	local seq
 	history "$@"
 	seq=$(dt_status dt0 sequence)
-	mdx_all_failing
+	mdx_all_failing --suspend
 	run dmsetup message dt0 0 mark $((20 * 128)) 1
 	[ "$status" -ne 0 ]
 	run dmsetup message dt0 0 checkpoint
@@ -280,13 +249,13 @@ messages_fail_unwritable() {
 # succeeds and stores the new sequence.
 commit_fails() {
 	local id seq
-	mdx
+	mdx --suspend
 	dtx_create "$@"
 	write_once 1
 	id=$(dmsetup message dt0 0 checkpoint)
 	write_once 2
 	seq=$(dt_status dt0 sequence)
-	mdx_all_failing
+	mdx_all_failing --suspend
 	run dmsetup message dt0 0 commit
 	echo "commit: $status $output"
 	[ "$status" -ne 0 ]
@@ -295,7 +264,7 @@ commit_fails() {
 	[ "$(dt_clusters dt0 frozen | dt_ranges)" = 1 ]
 	[ "$(dt_status dt0 sequence)" = "$seq" ]
 	[ "$(dt_sb_sequence "$MD_DEV")" = "$seq" ]
-	mdx
+	mdx --suspend
 	dmsetup message dt0 0 commit "$id"
 	[ "$(dt_status dt0 sequence)" = $((seq + 1)) ]
 	[ "$(dt_sb_sequence "$MD_DEV")" = $((seq + 1)) ]
@@ -316,16 +285,16 @@ commit_fails() {
 # drops nothing.
 clear_fails() {
 	local seq
-	mdx
+	mdx --suspend
 	dtx_create "$@"
 	write_once 3
 	seq=$(dt_status dt0 sequence)
-	mdx_all_failing
+	mdx_all_failing --suspend
 	run dmsetup message dt0 0 clear
 	[ "$status" -ne 0 ]
 	[ "$(dt_status dt0 sequence)" = "$seq" ]
 	[ "$(dt_clusters dt0 | dt_ranges)" = 3 ]
-	mdx
+	mdx --suspend
 	dmsetup message dt0 0 clear
 	[ "$(dt_status dt0 sequence)" = $((seq + 1)) ]
 	[ "$(dt_sb_sequence "$MD_DEV")" = $((seq + 1)) ]
@@ -342,12 +311,12 @@ clear_fails() {
 @test "crash_safe: rollback fails when the merged set cannot be stored, and keeps both sets" {
 	local id
 	hold_seconds 2
-	mdx
+	mdx --suspend
 	dtx_create 1 crash_safe
 	write_once 1
 	id=$(dmsetup message dt0 0 checkpoint)
 	write_once 2
-	mdx_all_failing
+	mdx_all_failing --suspend
 	run dmsetup message dt0 0 rollback "$id"
 	[ "$status" -ne 0 ]
 	[ "$(dt_status dt0 frozen_id)" = "$id" ]
@@ -359,12 +328,12 @@ clear_fails() {
 
 @test "crash_safe: a checkpoint whose frozen set cannot be stored fails and freezes nothing" {
 	hold_seconds 2
-	mdx
+	mdx --suspend
 	dtx_create 1 crash_safe
 	write_once 1
 	write_once 2
 	# the frozen bitmap fails, the superblock does not
-	mdx 16 8
+	mdx --suspend 16 8
 	run dmsetup message dt0 0 checkpoint
 	[ "$status" -ne 0 ]
 	[ "$(dt_status dt0 frozen)" = - ]
@@ -373,7 +342,7 @@ clear_fails() {
 	stored_honest
 	# and with nothing writable at all: writes after it are not let
 	# through with the stored bitmap still vouching
-	mdx_all_failing
+	mdx_all_failing --suspend
 	run dmsetup message dt0 0 checkpoint
 	[ "$status" -ne 0 ]
 	write_once 30 || true
@@ -383,10 +352,10 @@ clear_fails() {
 
 @test "crash_safe: a failed checkpoint with nothing writable lets no write go unstored" {
 	hold_seconds 2
-	mdx
+	mdx --suspend
 	dtx_create 1 crash_safe
 	write_once 1
-	mdx_all_failing
+	mdx_all_failing --suspend
 	run dmsetup message dt0 0 checkpoint
 	[ "$status" -ne 0 ]
 	[ "$(dt_status dt0 frozen_id)" = - ]
@@ -399,10 +368,10 @@ clear_fails() {
 @test "writes held past the hold time fail, and a healed device takes writes again" {
 	hold_seconds 1
 	history
-	mdx_all_failing
+	mdx_all_failing --suspend
 	! write_once 40 || false
 	! write_once 41 || false
-	mdx
+	mdx --suspend
 	write_once 42
 	[ "$(dt_status dt0 health)" = metadata_error ]
 	stored_honest
@@ -560,7 +529,7 @@ refused_at_once() {
 # ------------------------------------------------------- frozen set identity
 
 @test "checkpoint replies with the frozen set identity, which status shows" {
-	mdx
+	mdx --suspend
 	dtx_create
 	[ "$(dt_status dt0 frozen_id)" = - ]
 	write_once 1
@@ -588,7 +557,7 @@ refused_at_once() {
 # refused_on_other_id [FEATURE_ARGS...]
 refused_on_other_id() {
 	local id other seq
-	mdx
+	mdx --suspend
 	dtx_create "$@"
 	write_once 1
 	id=$(dmsetup message dt0 0 checkpoint)
@@ -631,7 +600,7 @@ refused_on_other_id() {
 # -------------------------------------------------------------------- epoch
 
 @test "the bitmap epoch changes across a table reload" {
-	mdx
+	mdx --suspend
 	dtx_create
 	write_once 1
 	local e1 e2

@@ -47,6 +47,7 @@ rounds() {
 		fi
 		bk_assert_equal
 		[ "$(dt_status dt0 frozen)" = - ]
+		echo "# cluster_sectors $cs: round $round of $n equal (seed $((seed + round)))" >&3
 	done
 	[ "$(wc -l <"$BK_IMAGE.log")" -eq $((n + 1)) ]
 }

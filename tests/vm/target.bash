@@ -144,6 +144,18 @@ dt_race_create() {
 	DATA_DEV=/dev/mapper/${name}delay dt_create "$name" 8 65536 "$@"
 }
 
+# dt_race_again NAME [FEATURE_ARGS...]: NAME fresh for one more
+# dt_checkpoint_race: NAME and its delay device removed, the metadata's
+# superblock and the data the race writes zeroed, dt_race_create again.
+dt_race_again() {
+	local name=$1
+	dmsetup remove "$name"
+	dmsetup remove "${name}delay"
+	dd if=/dev/zero of="$MD_DEV" bs=4096 count=1 oflag=direct status=none
+	dd if=/dev/zero of="$DATA_DEV" bs=1M count=32 oflag=direct status=none
+	dt_race_create "$@"
+}
+
 # dt_checkpoint_race NAME: the backup job's loop against a writer that
 # writes every 4 KiB block of NAME exactly once, in random order (fio's
 # random map), two jobs over the two halves, 32 writes in flight each:
@@ -170,6 +182,8 @@ dt_checkpoint_race() {
 	[ "$(dt_status "$name" cluster_sectors)" = 8 ]
 	bytes=$(blockdev --getsize64 "$dev")
 	blocks=$((bytes / 4096))
+	# a race of its own: no set or copy of an earlier one may count
+	rm -rf "$dir"
 	mkdir -p "$dir"
 	# --thread: one process, which SIGSTOP pauses as a whole
 	fio --name=w --filename="$dev" --rw=randwrite --bs=4k --direct=1 --thread \
@@ -232,4 +246,56 @@ dt_checkpoint_race() {
 	[ -z "$uncovered" ]
 	[ "$stale" = 0 ]
 	[ "$lost" = 0 ]
+}
+
+# ------------------------------------------------- a failing metadata device
+#
+# "mdx" is a dm device over $MD_DEV whose table is swapped to make a range
+# of it fail (an "error" segment between "linear" ones: dm-flakey has no
+# error_reads on 6.1); dt0 is created over it with 128-sector clusters
+# (30-metadata.bats, 35-metadata-errors.bats).
+
+# mdx [--suspend] [FIRST NR]: (re)load mdx as $MD_DEV with sectors
+# FIRST..FIRST+NR-1 failing every read and write; no range: all of it
+# healthy. --suspend suspends mdx on its own before the resume that swaps
+# the table in (35-metadata-errors.bats does, as it always did).
+mdx() {
+	local suspend=0
+	if [ "${1:-}" = --suspend ]; then
+		suspend=1
+		shift
+	fi
+	local size first=${1:-0} nr=${2:-0} rest table=
+	size=$(blockdev --getsz "$MD_DEV")
+	rest=$((first + nr))
+	[ "$first" -eq 0 ] || table+="0 $first linear $MD_DEV 0"$'\n'
+	[ "$nr" -eq 0 ] || table+="$first $nr error"$'\n'
+	[ "$rest" -ge "$size" ] || table+="$rest $((size - rest)) linear $MD_DEV $rest"$'\n'
+	echo "# mdx: ${table//$'\n'/; }" >&3
+	if dmsetup info mdx >/dev/null 2>&1; then
+		printf '%s' "$table" | dmsetup load mdx
+		[ "$suspend" = 0 ] || dmsetup suspend mdx
+		dmsetup resume mdx
+	else
+		printf '%s' "$table" | dmsetup create mdx
+	fi
+}
+
+# mdx_all_failing [--suspend]: every I/O to the metadata device fails from
+# now on; what it holds stays as it was, as after a power cut.
+mdx_all_failing() {
+	mdx "$@" 0 "$(blockdev --getsz "$MD_DEV")"
+}
+
+# dtx_line [FEATURE_ARGS...]: the table line of dt0 over mdx.
+dtx_line() {
+	echo "0 $(blockdev --getsz "$DATA_DEV") dirtytrack /dev/mapper/mdx $DATA_DEV 128${*:+ $*}"
+}
+
+# dtx_create [FEATURE_ARGS...]: create dt0 over mdx.
+dtx_create() {
+	local line
+	line=$(dtx_line "$@")
+	echo "# dmsetup create dt0 --table '$line'" >&3
+	dmsetup create dt0 --table "$line"
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 /*
  * make-seeds FUZZER DIR - write a small seed corpus for fuzz-FUZZER
- * (superblock, reply or status) into DIR, built with the same test
- * encoder the unit tests use, so the seeds are what the kernel sends.
+ * (superblock, reply, status, manifest or extents) into DIR, built with
+ * the same test encoder the unit tests use, so the seeds are what the
+ * kernel sends; the extent lists are what dump's bytes format writes.
  */
 #include <endian.h>
 #include <stdio.h>
@@ -160,10 +161,35 @@ static void manifest_seed(uint16_t alg, uint32_t cs, uint64_t data_bytes, uint32
 	free(buf);
 }
 
+/* An extent list as "dirtyctl dump --format bytes" writes it. */
+static void extents_seed(uint64_t clusters, uint32_t cs, uint64_t start, uint64_t tail,
+			 unsigned int stride)
+{
+	struct dt_geometry g = {
+		.start = start, .length = clusters * cs - tail,
+		.dev_sectors = start + clusters * cs, .cluster_sectors = cs,
+		.clusters = clusters,
+	};
+	uint64_t *words = calloc(dt_groups(clusters) + 1, sizeof(*words)), c;
+	struct dt_writer w;
+	struct dt_dump d = { .w = &w, .format = DT_FORMAT_BYTES, .geo = &g, .device = "d" };
+
+	if (!words || dt_writer_init(&w, -1))
+		exit(1);
+	for (c = 0; c < clusters; c += stride)
+		words[c / 64] |= 1ULL << (c % 64);
+	words[(clusters - 1) / 64] |= 1ULL << ((clusters - 1) % 64);
+	if (dt_dump_bitmap(&d, words))
+		exit(1);
+	put_seed(w.buf, w.len);
+	dt_writer_free(&w);
+	free(words);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: make-seeds superblock|reply|status|manifest DIR\n");
+		fprintf(stderr, "usage: make-seeds superblock|reply|status|manifest|extents DIR\n");
 		return 2;
 	}
 	dir = argv[2];
@@ -209,6 +235,19 @@ int main(int argc, char **argv)
 			leaves_seed(2, 8, 4096 * 9, f + 1, n + 1, 1);
 			leaves_seed(1, 1, 512, NULL, NULL, 0);
 		}
+	} else if (!strcmp(argv[1], "extents")) {
+		static const char *const lists[] = {
+			"# offset length\n\n0 4096\n8192 4096\n",
+			"9223372036854771711 4096\n0 9223372036854775807\n",
+			"0 4096\r\n0 0\n18446744073709551616 1\n0 4096 x\n",
+		};
+		unsigned int i;
+
+		extents_seed(100, 8, 0, 0, 3);
+		extents_seed(1000, 128, 2048, 5, 7);
+		extents_seed(64, 8, 63, 7, 1);
+		for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+			put_seed(lists[i], strlen(lists[i]));
 	} else {
 		fprintf(stderr, "make-seeds: unknown fuzzer %s\n", argv[1]);
 		return 2;

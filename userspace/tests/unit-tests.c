@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../crc32c.h"
+#include "../extents.h"
 #include "../inspect.h"
 #include "../output.h"
 #include "../parse.h"
@@ -1713,6 +1714,69 @@ static void test_json_utf8(void)
 	end("JSON strings stay valid: bytes that are not UTF-8 become \\ufffd, controls \\u00XX");
 }
 
+/* @q with each "\\ufffd" written as the character itself, in place. */
+static void unescape_replacement(char *q)
+{
+	char *r, *w = q;
+
+	for (r = q; *r; ) {
+		if (!strncmp(r, "\\ufffd", 6)) {
+			memcpy(w, DT_UTF8_REPLACEMENT, 3);
+			w += 3;
+			r += 6;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* dt_utf8_sanitize() and dt_json_quote() agree on what is UTF-8. */
+static void test_utf8_sanitize(void)
+{
+	unsigned int i, k;
+	char in[24], *a, *b, *q;
+	const unsigned char *u;
+
+	begin();
+	a = dt_utf8_sanitize("a\xff\x01\"\\\xe2\x82\xac\xe2\x82");
+	CHECK_STR(a, "a" DT_UTF8_REPLACEMENT "\x01\"\\\xe2\x82\xac"
+		  DT_UTF8_REPLACEMENT DT_UTF8_REPLACEMENT);
+	free(a);
+	for (i = 0; i < 20000; i++) {
+		for (k = 0; k < sizeof(in) - 1; k++) {
+			unsigned int r = rng();
+
+			/* mostly bytes that start or continue UTF-8 sequences */
+			in[k] = (char)(r % 4 ? 0x80 + (r >> 8) % 0x78 : 1 + (r >> 8) % 0x7f);
+			if (in[k] == '\\')	/* then each \\ in @q starts an escape */
+				in[k] = '/';
+		}
+		in[1 + rng() % (sizeof(in) - 1)] = '\0';
+		a = dt_utf8_sanitize(in);
+		b = a ? dt_utf8_sanitize(a) : NULL;
+		q = dt_json_quote(in);
+		if (!CHECK(a && b && q))
+			break;
+		for (u = (const unsigned char *)a; *u && dt_utf8_len(u); u += dt_utf8_len(u))
+			;
+		CHECK(!*u);			/* all of it UTF-8 */
+		CHECK(!strcmp(a, b));		/* UTF-8 stays as it is */
+		free(b);
+		b = dt_json_quote(a);
+		unescape_replacement(q);
+		CHECK(b && !strcmp(b, q));	/* quoting replaces the same bytes */
+		free(a);
+		free(b);
+		free(q);
+		if (case_failed) {
+			tprintf("#     input %u\n", i);
+			break;
+		}
+	}
+	end("utf8 sanitizing gives UTF-8, keeps UTF-8, and replaces the bytes JSON quoting does");
+}
+
 /* Runs /bin/sh: eval of @export, then prints variable @var. */
 static char *shell_value(const char *export, const char *var)
 {
@@ -2844,6 +2908,336 @@ static void test_man_recipes(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* dt-copy-extents: the extent list                                     */
+/* ------------------------------------------------------------------ */
+
+#define L(s) s, sizeof(s) - 1		/* a line and its length, NULs kept */
+
+static const struct extent_case {
+	const char *line;
+	size_t len;
+	int ret;
+	uint64_t offset, length;
+	const char *why;
+} extent_cases[] = {
+	{ L("0 4096"), 1, 0, 4096, NULL },
+	{ L("1048576 65536"), 1, 1048576, 65536, NULL },
+	{ L("0 1"), 1, 0, 1, NULL },
+	{ L("007 0512"), 1, 7, 512, NULL },
+	/* Ends exactly at the largest file offset. */
+	{ L("9223372036854771711 4096"), 1, 9223372036854771711ULL, 4096, NULL },
+	{ L("0 9223372036854775807"), 1, 0, 9223372036854775807ULL, NULL },
+	{ L("00000000000000000000000000000000000000000000000000000000000000000001 2"),
+	  1, 1, 2, NULL },
+	{ L(""), 0, 0, 0, NULL },
+	{ L("#"), 0, 0, 0, NULL },
+	{ L("# offset length"), 0, 0, 0, NULL },
+	{ L("0"), -1, 0, 0, "expected \"<offset> <length>\"" },
+	{ L("garbage"), -1, 0, 0, "expected \"<offset> <length>\"" },
+	{ L("0\t4096"), -1, 0, 0, "expected \"<offset> <length>\"" },
+	{ L(" "), -1, 0, 0, "missing offset" },
+	{ L(" 0 4096"), -1, 0, 0, "expected \"<offset> <length>\": more than one space" },
+	{ L(" 4096"), -1, 0, 0, "missing offset" },
+	{ L("0 "), -1, 0, 0, "missing length" },
+	{ L("0  4096"), -1, 0, 0, "expected \"<offset> <length>\": more than one space" },
+	{ L("0 4096 "), -1, 0, 0, "expected \"<offset> <length>\": more than one space" },
+	{ L("0 4096 8192"), -1, 0, 0, "expected \"<offset> <length>\": more than one space" },
+	{ L("0 4096x"), -1, 0, 0, "length is not a decimal number" },
+	{ L("0 4096\t"), -1, 0, 0, "length is not a decimal number" },
+	{ L("0 4k"), -1, 0, 0, "length is not a decimal number" },
+	{ L("0 -4096"), -1, 0, 0, "length is not a decimal number" },
+	{ L("x 4096"), -1, 0, 0, "offset is not a decimal number" },
+	{ L("-1 4096"), -1, 0, 0, "offset is not a decimal number" },
+	{ L("+0 4096"), -1, 0, 0, "offset is not a decimal number" },
+	{ L("0x10 4096"), -1, 0, 0, "offset is not a decimal number" },
+	{ L("0 0"), -1, 0, 0, "zero length" },
+	{ L("4096 000"), -1, 0, 0, "zero length" },
+	{ L("18446744073709551616 1"), -1, 0, 0, "offset too large" },
+	{ L("0 18446744073709551616"), -1, 0, 0, "length too large" },
+	{ L("0 99999999999999999999999999999999999999"), -1, 0, 0, "length too large" },
+	{ L("18446744073709551615 1"), -1, 0, 0, "extent ends beyond the largest file offset" },
+	{ L("9223372036854771712 4096"), -1, 0, 0,
+	  "extent ends beyond the largest file offset" },
+	{ L("0 9223372036854775808"), -1, 0, 0, "extent ends beyond the largest file offset" },
+	{ L("0 4096\r"), -1, 0, 0, "carriage return at the end of the line (DOS line ending?)" },
+	{ L("\r"), -1, 0, 0, "carriage return at the end of the line (DOS line ending?)" },
+	{ L("0 40\0" "96"), -1, 0, 0, "NUL byte in the line" },
+	{ L("0 4096\0"), -1, 0, 0, "NUL byte in the line" },
+	{ L("\0"), -1, 0, 0, "NUL byte in the line" },
+};
+
+static void test_extent_lines(void)
+{
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < sizeof(extent_cases) / sizeof(extent_cases[0]); i++) {
+		const struct extent_case *t = &extent_cases[i];
+		uint64_t off = 12345, len = 6789;
+		const char *why = NULL;
+		int r = dt_extent_parse_line(t->line, t->len, &off, &len, &why);
+
+		if (!CHECK(r == t->ret)) {
+			tprintf("#     line %u '%s': got %d, want %d\n", i, t->line, r, t->ret);
+			continue;
+		}
+		if (r > 0) {
+			CHECK_U64(off, t->offset);
+			CHECK_U64(len, t->length);
+		} else if (r < 0) {
+			CHECK_STR(why, t->why);
+		}
+	}
+	end("extent lists: valid lines, comments, and each malformed line with its reason");
+}
+
+static void test_extent_unsorted(void)
+{
+	static const char *const lines[] = { "8192 4096", "0 8192", "4096 8192", "0 8192" };
+	static const uint64_t want[][2] = { { 8192, 4096 }, { 0, 8192 }, { 4096, 8192 },
+					    { 0, 8192 } };
+	uint64_t off, len;
+	const char *why = NULL;
+	unsigned int i;
+
+	begin();
+	for (i = 0; i < 4; i++) {
+		CHECK(dt_extent_parse_line(lines[i], strlen(lines[i]), &off, &len, &why) == 1);
+		CHECK_U64(off, want[i][0]);
+		CHECK_U64(len, want[i][1]);
+	}
+	end("unsorted, overlapping and repeated extents are each accepted as listed");
+}
+
+/*
+ * The byte extents of @words, computed here from the bits: runs of dirty
+ * clusters, in device bytes, the tail cluster clipped to the target.
+ */
+static size_t bitmap_byte_extents(const uint64_t *w, const struct dt_geometry *g,
+				  uint64_t (*out)[2], size_t max)
+{
+	uint64_t c = 0, first, end;
+	size_t n = 0;
+
+	while (c < g->clusters) {
+		if (!test_bit(w, c)) {
+			c++;
+			continue;
+		}
+		first = c;
+		while (c < g->clusters && test_bit(w, c))
+			c++;
+		end = c * g->cluster_sectors;
+		if (end > g->length)
+			end = g->length;
+		if (n == max)
+			abort();
+		out[n][0] = (g->start + first * g->cluster_sectors) * 512;
+		out[n][1] = (end - first * g->cluster_sectors) * 512;
+		n++;
+	}
+	return n;
+}
+
+/* Parses dump's bytes output @s; 0 when it lists exactly @want[0..@n). */
+static int bytes_dump_matches(char *s, uint64_t (*want)[2], size_t n)
+{
+	char *line = s, *nl;
+	size_t i = 0;
+	uint64_t off, len;
+	const char *why;
+
+	for (; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl || i == n ||
+		    dt_extent_parse_line(line, (size_t)(nl - line), &off, &len, &why) != 1 ||
+		    off != want[i][0] || len != want[i][1]) {
+			tprintf("#     extent %zu differs: '%.*s'\n", i,
+				nl ? (int)(nl - line) : 40, line);
+			return -1;
+		}
+		i++;
+	}
+	return i == n ? 0 : -1;
+}
+
+static void test_extent_roundtrip(void)
+{
+	static const struct { uint64_t start, length, extra; uint32_t cs; } geos[] = {
+		{ 0, 8 * 1000, 0, 8 },
+		{ 0, 8 * 1000 - 3, 0, 8 },		/* a partial tail cluster */
+		{ 2048, 128 * 77 - 1, 512, 128 },	/* not at sector 0, a device tail */
+		{ 63, 1, 0, 8 },			/* one sector */
+		{ 0, 65536 * 3 + 7, 9, 65536 },
+	};
+	static const unsigned int densities[] = { 0, 1, 30, 70, 100 };
+	unsigned int i, k, round;
+	int ok = 1;
+
+	begin();
+	for (i = 0; i < sizeof(geos) / sizeof(geos[0]); i++) {
+		struct dt_geometry g = {
+			.start = geos[i].start, .length = geos[i].length,
+			.dev_sectors = geos[i].start + geos[i].length + geos[i].extra,
+			.cluster_sectors = geos[i].cs,
+			.clusters = (geos[i].length + geos[i].cs - 1) / geos[i].cs,
+		};
+		uint64_t *w = new_bitmap(g.clusters);
+		uint64_t (*want)[2] = calloc(g.clusters, sizeof(*want));
+
+		if (!want)
+			abort();
+		CHECK(!dt_geometry_check(&g));
+		for (k = 0; k < sizeof(densities) / sizeof(densities[0]); k++) {
+			for (round = 0; round < 4; round++) {
+				size_t n;
+				char *s;
+
+				random_bitmap(w, g.clusters, densities[k]);
+				if (round == 0)		/* the tail cluster always */
+					set_bit(w, g.clusters - 1);
+				n = bitmap_byte_extents(w, &g, want, g.clusters);
+				s = dump_string(w, &g, DT_FORMAT_BYTES, "d", NULL);
+				if (bytes_dump_matches(s, want, n)) {
+					tprintf("#     geometry %u, density %u%%\n", i,
+						densities[k]);
+					ok = 0;
+				}
+				if (round == 0)
+					CHECK_U64(want[n - 1][0] + want[n - 1][1],
+						  (g.start + g.length) * 512);
+				free(s);
+			}
+		}
+		free(want);
+		free(w);
+	}
+	CHECK(ok);
+	end("random bitmaps through dump's bytes format parse back to the same byte "
+	    "extents, the tail cluster clipped to the target's end");
+}
+
+static const char *copier;		/* $DT_COPY_EXTENTS */
+
+/* Runs dt-copy-extents SRC DST with @input on its standard input. */
+static struct run run_copier(const char *input, size_t len, const char *src, const char *dst)
+{
+	char in[128], out[128], err[128];
+	struct run r = { .status = -1 };
+	int status;
+	pid_t pid;
+
+	snprintf(in, sizeof(in), "%s/extents", tmpdir);
+	snprintf(out, sizeof(out), "%s/stdout", tmpdir);
+	snprintf(err, sizeof(err), "%s/stderr", tmpdir);
+	if (write_file(in, input, len))
+		abort();
+	fflush(tap);
+	pid = fork();
+	if (pid == 0) {
+		int i = open(in, O_RDONLY);
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (i < 0 || o < 0 || e < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 ||
+		    dup2(e, 2) < 0)
+			_exit(127);
+		execl(copier, copier, src, dst, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		r.status = WEXITSTATUS(status);
+	r.out = slurp(out);
+	r.err = slurp(err);
+	return r;
+}
+
+/* A 64 KiB source of random bytes in tmpdir; its path in @src. */
+static unsigned char *make_source(char *src, size_t size)
+{
+	static unsigned char data[65536];
+	size_t i;
+
+	snprintf(src, size, "%s/copy-src", tmpdir);
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)rng();
+	if (write_file(src, data, sizeof(data)))
+		abort();
+	return data;
+}
+
+static void test_copy_errors(void)
+{
+	static const struct {
+		const char *input;
+		size_t len;
+		const char *err;
+	} cases[] = {
+		{ L("garbage\n"), "line 1: expected \"<offset> <length>\"" },
+		{ L("0 4096\n4096 4096 junk\n"),
+		  "line 2: expected \"<offset> <length>\": more than one space" },
+		{ L("0 4096\r\n"),
+		  "line 1: carriage return at the end of the line (DOS line ending?)" },
+		{ L("# x\n\n0 0\n"), "line 3: zero length" },
+		{ L("0 99999999999999999999"), "line 1: length too large" },
+		{ L("4096 4096\n18446744073709551615 1\n"),
+		  "line 2: extent ends beyond the largest file offset" },
+		{ L("-4096 4096\n"), "line 1: offset is not a decimal number" },
+		{ L("0 4096\0garbage\n"), "line 1: NUL byte in the line" },
+		{ L(" \n"), "line 1: missing offset" },
+	};
+	char src[128], dst[128], want[256];
+	unsigned int i;
+
+	begin();
+	make_source(src, sizeof(src));
+	snprintf(dst, sizeof(dst), "%s/copy-dst", tmpdir);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run r = run_copier(cases[i].input, cases[i].len, src, dst);
+
+		snprintf(want, sizeof(want), "dt-copy-extents: standard input, %s\n",
+			 cases[i].err);
+		CHECK_U64(r.status, 1);
+		CHECK_STR(r.err, want);
+		CHECK_STR(r.out, "");
+		run_free(&r);
+	}
+	end("dt-copy-extents fails with one line naming the input line and the cause for "
+	    "each malformed extent list");
+}
+
+static void test_copy_lists(void)
+{
+	char src[128], dst[128];
+	unsigned char *data = make_source(src, sizeof(src));
+	struct run r;
+	char *got;
+
+	begin();
+	snprintf(dst, sizeof(dst), "%s/copy-dst", tmpdir);
+	unlink(dst);
+	r = run_copier(L(""), src, dst);
+	CHECK_U64(r.status, 0);
+	CHECK_STR(r.out, "0 0\n");
+	CHECK_STR(r.err, "");
+	run_free(&r);
+	/* Unsorted, overlapping, repeated, a comment, no newline at the end. */
+	r = run_copier(L("8192 4096\n# the first 16 KiB\n0 8192\n\n4096 8192\n0 8192"),
+		       src, dst);
+	CHECK_U64(r.status, 0);
+	CHECK_STR(r.out, "4 28672\n");
+	CHECK_STR(r.err, "");
+	run_free(&r);
+	got = slurp(dst);
+	CHECK(got && !memcmp(got, data, 12288));
+	free(got);
+	end("dt-copy-extents copies an empty list, and unsorted, overlapping and repeated "
+	    "extents as listed");
+}
+
+#undef L
+
+/* ------------------------------------------------------------------ */
 
 static const struct {
 	void (*fn)(void);
@@ -2879,6 +3273,11 @@ static const struct {
 	{ test_extents_clip, "extent" },
 	{ test_extents_start, "extent" },
 	{ test_extents_random, "extent" },
+	{ test_extent_lines, "copy" },
+	{ test_extent_unsorted, "copy" },
+	{ test_extent_roundtrip, "copy" },
+	{ test_copy_errors, "copier" },
+	{ test_copy_lists, "copier" },
 	{ test_count_bits, "map" },
 	{ test_dirty_map, "map" },
 	{ test_formats, "format" },
@@ -2906,6 +3305,7 @@ static const struct {
 	{ test_human, "number" },
 	{ test_uuid_json, "text" },
 	{ test_json_utf8, "text" },
+	{ test_utf8_sanitize, "text" },
 	{ test_shell_quote, "text" },
 	{ test_message_errors, "text" },
 	{ test_crc32c, "inspect" },
@@ -2962,6 +3362,7 @@ int main(int argc, char **argv)
 	filter = argc > 1 ? argv[1] : NULL;
 	dirtyctl = getenv("DIRTYCTL");
 	dirtyctl_fake = getenv("DIRTYCTL_FAKE");
+	copier = getenv("DT_COPY_EXTENTS");
 	cli = dirtyctl;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/dirtyctl-tests.XXXXXX");
 	if (!mkdtemp(tmpdir)) {
@@ -2973,6 +3374,10 @@ int main(int argc, char **argv)
 			continue;
 		if (!strcmp(tests[i].tag, "cli") && !dirtyctl) {
 			skip("DIRTYCTL is not set", "command line test %u", i);
+			continue;
+		}
+		if (!strcmp(tests[i].tag, "copier") && !copier) {
+			skip("DT_COPY_EXTENTS is not set", "dt-copy-extents test %u", i);
 			continue;
 		}
 		if (!strcmp(tests[i].tag, "fake") && !dirtyctl_fake) {
