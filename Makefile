@@ -30,7 +30,7 @@ SRC	= $(CURDIR)/.build/$(KVER)/src
 KBUILD_ARGS = $(if $(W),W=$(W)) $(if $(C),C=$(C))
 
 .PHONY: all module userspace install install-module install-userspace \
-	check stress demo bench clean clean-module kdir
+	check stress demo bench clean clean-module kdir check-debug
 
 all: module userspace
 
@@ -61,6 +61,10 @@ install-userspace: userspace
 
 check:
 	scripts/check
+
+# The cloud kernels' run plus the debug kernel (built once per machine).
+check-debug:
+	DT_DEBUG_KERNEL=1 scripts/check
 
 stress:
 	scripts/stress

@@ -4,7 +4,7 @@
 # under load checks clean in every image, and a job killed or a table
 # reloaded during a run loses nothing. Both modes.
 #
-# DT_PIT_ROUNDS (default 2) incremental runs after the full one, per test;
+# DT_PIT_ROUNDS (default 1) incremental runs after the full one, per test;
 # make stress runs 20.
 
 bats_require_minimum_version 1.5.0
@@ -23,7 +23,7 @@ teardown() {
 	dt_cleanup
 }
 
-ROUNDS=${DT_PIT_ROUNDS:-2}
+ROUNDS=${DT_PIT_ROUNDS:-1}
 
 # pit_setup MODE [SIZE] [LOWER]: dt0 (64 KiB clusters) over a data device of
 # SIZE (32M) with a store as large, in default or crash_safe MODE; with
