@@ -6,6 +6,10 @@
 #
 # DT_PIT_ROUNDS (default 1) incremental runs after the full one, per test;
 # make stress runs 20.
+#
+# About 5 minutes a kernel: make stress runs it (the line below), make
+# check does not, for its 60 minutes; scripts/check FILE runs it alone.
+# dt-stress-only
 
 bats_require_minimum_version 1.5.0
 
