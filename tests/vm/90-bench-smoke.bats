@@ -2,6 +2,10 @@
 # The benchmark's in-VM half (scripts/bench-guest) still runs and prints a
 # well-formed result table. A behaviour check with 1 s cases: no timing is
 # judged here, only that every case ran and reported numbers.
+#
+# A check of the benchmark harness, not of the target, and a minute a
+# kernel: make stress runs it (the line below), make check does not.
+# dt-stress-only
 
 setup_file() {
 	load helpers
