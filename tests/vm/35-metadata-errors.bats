@@ -63,23 +63,6 @@ crash_and_reactivate() {
 	dtx_create "$@"
 }
 
-# all_covered: every completed write's cluster is dirty in dt0, in its live
-# or its frozen set.
-all_covered() {
-	local have c
-	have=" $(dt_clusters dt0 | tr '\n' ' ')"
-	if [ "$(dt_status dt0 frozen)" != - ]; then
-		have+="$(dt_clusters dt0 frozen | tr '\n' ' ')"
-	fi
-	while read -r c; do
-		if [[ "$have" != *" $c "* ]]; then
-			echo "cluster $c was written (the write completed) but is not dirty;" \
-				"health $(dt_status dt0 health), $(dt_status dt0 dirty) dirty"
-			return 1
-		fi
-	done <"$COMPLETED"
-}
-
 # stored_honest: the superblock on $MD_DEV does not claim VALID and says
 # METADATA_ERROR.
 stored_honest() {

@@ -118,23 +118,6 @@ write_once() {
 	return 1
 }
 
-# all_covered: every completed write's cluster (and every marked one) is
-# dirty in dt0, in its live or its frozen set.
-all_covered() {
-	local have c
-	have=" $(dt_clusters dt0 | tr '\n' ' ')"
-	if [ "$(dt_status dt0 frozen)" != - ]; then
-		have+="$(dt_clusters dt0 frozen | tr '\n' ' ')"
-	fi
-	while read -r c; do
-		if [[ "$have" != *" $c "* ]]; then
-			echo "cluster $c was written (the write completed) but is not dirty;" \
-				"health $(dt_status dt0 health), $(dt_status dt0 dirty) dirty"
-			return 1
-		fi
-	done <"$COMPLETED"
-}
-
 # no_dt0: a failed dmsetup create left no device behind.
 no_dt0() {
 	if dmsetup info dt0 >/dev/null 2>&1; then

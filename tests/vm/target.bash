@@ -299,3 +299,21 @@ dtx_create() {
 	echo "# dmsetup create dt0 --table '$line'" >&3
 	dmsetup create dt0 --table "$line"
 }
+
+# all_covered: every cluster listed in $COMPLETED (one a line: writes that
+# completed, marks that succeeded) is dirty in dt0, in its live or its
+# frozen set.
+all_covered() {
+	local have c
+	have=" $(dt_clusters dt0 | tr '\n' ' ')"
+	if [ "$(dt_status dt0 frozen)" != - ]; then
+		have+="$(dt_clusters dt0 frozen | tr '\n' ' ')"
+	fi
+	while read -r c; do
+		if [[ "$have" != *" $c "* ]]; then
+			echo "cluster $c was written (the write completed) but is not dirty;" \
+				"health $(dt_status dt0 health), $(dt_status dt0 dirty) dirty"
+			return 1
+		fi
+	done <"$COMPLETED"
+}
