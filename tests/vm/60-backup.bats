@@ -364,33 +364,6 @@ fs_sum() {
 	[ "$(dt_status dt0 sequence)" = 1 ]
 }
 
-# A dirtyctl that starts fio writing over the whole device as soon as the
-# job's view exists: every write lands after the checkpoint and during the
-# copy, none before it.
-pit_dirtyctl() {
-	local real
-	real=$(command -v dirtyctl || echo /dt/userspace/dirtyctl)
-	cat >"$BATS_TEST_TMPDIR/dirtyctl" <<EOS
-#!/bin/bash
-"$real" "\$@"
-rc=\$?
-if [ "\$1" = view ] && [ "\${3:-}" != --remove ] && [ \$rc = 0 ]; then
-	fio --name=w --filename=/dev/mapper/dt0 --rw=randwrite --bs=4k --direct=1 \
-	    --ioengine=libaio --iodepth=4 --rate_iops=500 --time_based --runtime=900 \
-	    --refill_buffers --randrepeat=0 --output=$BATS_TEST_TMPDIR/w.log \
-	    </dev/null >/dev/null 2>&1 &
-	echo \$! >$BATS_TEST_TMPDIR/fio.pid
-	# return only once fio has written: the live set is no longer empty
-	for i in \$(seq 600); do
-		[ "\$(dmsetup status dt0 | cut -d' ' -f6)" != 0 ] && break
-		sleep 0.1
-	done
-fi
-exit \$rc
-EOS
-	chmod +x "$BATS_TEST_TMPDIR/dirtyctl"
-}
-
 @test "with a snapshot store, writes during an incremental run: the image is the device as of the checkpoint, point-in-time" {
 	dt_setup_devices 32M
 	dt_loop_device STORE_DEV "$BATS_TEST_TMPDIR/store.img" 32M
@@ -406,11 +379,9 @@ EOS
 	    --number_ios=200 --refill_buffers --randrepeat=0 --output=/dev/null
 	# the quiet device just before the checkpoint
 	dd if=/dev/mapper/dt0 of="$BATS_TEST_TMPDIR/ref" bs=1M iflag=direct status=none
-	pit_dirtyctl
+	dt_writer_dirtyctl "$BATS_TEST_TMPDIR"
 	DIRTYCTL=$BATS_TEST_TMPDIR/dirtyctl bk_ok
-	kill -INT "$(cat "$BATS_TEST_TMPDIR/fio.pid")"
-	while kill -0 "$(cat "$BATS_TEST_TMPDIR/fio.pid")" 2>/dev/null; do sleep 0.2; done
-	grep -q "err= 0" "$BATS_TEST_TMPDIR/w.log"
+	dt_stop_writer "$BATS_TEST_TMPDIR"
 	[[ $bk_line == *": incremental, "*", point-in-time (snapshot store $STORE_DEV ("*"))" ]]
 	[ "$(dt_status dt0 snapshot)" = idle ]
 	! dmsetup info dt0-view >/dev/null 2>&1

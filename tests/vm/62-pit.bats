@@ -57,53 +57,27 @@ lower_table() {
 	dmsetup resume dtlower
 }
 
-# A dirtyctl for the job that starts a writer (fio, random 4 KiB writes over
-# the whole device, until stopped) as soon as the job's view exists, i.e.
-# right after the checkpoint: every write of it lands after the checkpoint
-# and during the copy. It records the store use before and after each
-# release ($T/released: START NR BEFORE AFTER) and when the view is removed
-# after the last chunk ($T/store_at_end).
+# The job's dirtyctl with a writer during the whole copy
+# (dt_writer_dirtyctl), which also records the store use before and after
+# each release ($T/released: START NR BEFORE AFTER) and when the view is
+# removed after the last chunk ($T/store_at_end).
 pit_dirtyctl() {
-	local real
-	real=$(command -v dirtyctl || echo /dt/userspace/dirtyctl)
-	cat >"$T/dirtyctl" <<EOS
-#!/bin/bash
+	dt_writer_dirtyctl "$T" "$(cat <<EOS
 if [ "\$1" = view ] && [ "\${3:-}" = --remove ]; then
 	dmsetup status dt0 | cut -d' ' -f14 >$T/store_at_end
 fi
 [ "\$1" = release ] && before=\$(dmsetup status dt0 | cut -d' ' -f14)
-"$real" "\$@"
-rc=\$?
+EOS
+)" "$(cat <<EOS
 if [ "\$1" = release ]; then
 	echo "\$3 \$4 \$before \$(dmsetup status dt0 | cut -d' ' -f14)" >>$T/released
 fi
-if [ "\$1" = view ] && [ "\${3:-}" != --remove ] && [ \$rc = 0 ]; then
-	# a session of its own: killing the job's process group spares it
-	setsid fio --name=w --filename=/dev/mapper/dt0 --rw=randwrite --bs=4k --direct=1 \
-	    --ioengine=libaio --iodepth=4 --rate_iops=500 --time_based --runtime=900 \
-	    --refill_buffers --randrepeat=0 --output=$T/w.log \
-	    </dev/null >/dev/null 2>&1 &
-	echo \$! >$T/fio.pid
-	# return only once fio has written: the live set is no longer empty
-	for i in \$(seq 600); do
-		[ "\$(dmsetup status dt0 | cut -d' ' -f6)" != 0 ] && break
-		sleep 0.1
-	done
-fi
-exit \$rc
 EOS
-	chmod +x "$T/dirtyctl"
+)"
 }
 
-# stop_writer: the writer of pit_dirtyctl ends; none of its writes failed.
 stop_writer() {
-	local pid
-	pid=$(cat "$T/fio.pid")
-	rm -f "$T/fio.pid"
-	kill -INT "$pid"
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-	grep -q "err= 0" "$T/w.log"
-	! grep -Eq "err= *[1-9]" "$T/w.log" || false
+	dt_stop_writer "$T"
 }
 
 stop_writer_quietly() {

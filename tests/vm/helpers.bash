@@ -179,3 +179,50 @@ dt_majmin() {
 	dev=$(readlink -f "$1")
 	printf '%d:%d\n' "0x$(stat -c %t "$dev")" "0x$(stat -c %T "$dev")"
 }
+
+# dt_writer_dirtyctl DIR [BEFORE [AFTER]]: write DIR/dirtyctl, a dirtyctl
+# for the backup job (DIRTYCTL=DIR/dirtyctl) that starts a writer as soon as
+# the job's view exists, i.e. right after the checkpoint, so that every
+# write of it lands after the checkpoint and during the copy: fio, random
+# 4 KiB writes over /dev/mapper/dt0 until stopped (dt_stop_writer), in a
+# session of its own (killing the job's process group spares it), its pid
+# in DIR/fio.pid and its output in DIR/w.log. It returns once fio has
+# written: the live set is no longer empty. BEFORE and AFTER are shell
+# lines run before and after the real dirtyctl (AFTER sees its status in
+# $rc).
+dt_writer_dirtyctl() {
+	local dir=$1 before=${2:-} after=${3:-} real
+	real=$(command -v dirtyctl || echo /dt/userspace/dirtyctl)
+	cat >"$dir/dirtyctl" <<EOS
+#!/bin/bash
+$before
+"$real" "\$@"
+rc=\$?
+$after
+if [ "\$1" = view ] && [ "\${3:-}" != --remove ] && [ \$rc = 0 ]; then
+	setsid fio --name=w --filename=/dev/mapper/dt0 --rw=randwrite --bs=4k --direct=1 \
+	    --ioengine=libaio --iodepth=4 --rate_iops=500 --time_based --runtime=900 \
+	    --refill_buffers --randrepeat=0 --output=$dir/w.log \
+	    </dev/null >/dev/null 2>&1 &
+	echo \$! >$dir/fio.pid
+	for i in \$(seq 600); do
+		[ "\$(dmsetup status dt0 | cut -d' ' -f6)" != 0 ] && break
+		sleep 0.1
+	done
+fi
+exit \$rc
+EOS
+	chmod +x "$dir/dirtyctl"
+}
+
+# dt_stop_writer DIR: the writer of dt_writer_dirtyctl ends; none of its
+# writes failed.
+dt_stop_writer() {
+	local pid
+	pid=$(cat "$1/fio.pid")
+	rm -f "$1/fio.pid"
+	kill -INT "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+	grep -q "err= 0" "$1/w.log"
+	! grep -Eq "err= *[1-9]" "$1/w.log" || false
+}
