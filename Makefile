@@ -8,7 +8,8 @@
 #                         unless DESTDIR is set), dirtyctl under PREFIX=/usr/local,
 #                         the backup job, its man pages and systemd units
 #                         (SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system)
-#   make check            the full test run (scripts/check)
+#   make check            the full test run (scripts/check; DT_DEBUG_KERNEL=0:
+#                         without the debug kernel)
 #   make stress           the long proofs at large round counts (scripts/stress;
 #                         not part of check)
 #   make demo             a guided tour in the test VM (scripts/demo)
@@ -30,7 +31,7 @@ SRC	= $(CURDIR)/.build/$(KVER)/src
 KBUILD_ARGS = $(if $(W),W=$(W)) $(if $(C),C=$(C))
 
 .PHONY: all module userspace install install-module install-userspace \
-	check stress demo bench clean clean-module kdir check-debug
+	check stress demo bench clean clean-module kdir
 
 all: module userspace
 
@@ -61,10 +62,6 @@ install-userspace: userspace
 
 check:
 	scripts/check
-
-# The cloud kernels' run plus the debug kernel (built once per machine).
-check-debug:
-	DT_DEBUG_KERNEL=1 scripts/check
 
 stress:
 	scripts/stress
