@@ -88,6 +88,7 @@ struct copy {
 	int progress_tty;		/* redraw one line; else print lines */
 	long long interval_ns;		/* between lines when not a terminal */
 	uint64_t total;			/* --total, 0 if unknown */
+	uint64_t done;			/* --done: of total, copied before */
 	long long start_ns;
 	long long last_ns;
 	/* --hash-to */
@@ -123,6 +124,7 @@ static void usage(FILE *f)
 	      "     --progress-interval SECONDS\n"
 	      "                     between progress lines when not on a terminal (60)\n"
 	      " -t, --total BYTES   the sum of the lengths, for the progress line\n"
+	      "     --done BYTES    of --total, copied before this run (a copy in parts)\n"
 	      "     --hash-to FILE  write the hashes of the manifest's clusters of DST\n"
 	      "                     that the copy wrote to FILE (dt-manifest update --leaves)\n"
 	      " -a, --algorithm NAME  with --hash-to: sha256 (default) or blake2b256\n"
@@ -144,7 +146,8 @@ static long long now_ns(void)
 static void show_progress(struct copy *c, int final)
 {
 	long long ns = now_ns();
-	double secs, mib = (double)c->bytes / (1 << 20);
+	uint64_t shown = c->done + c->bytes;
+	double secs, mib = (double)shown / (1 << 20);
 	long long interval = c->progress_tty ? PROGRESS_NS : c->interval_ns;
 
 	if (!c->progress || (!final && ns - c->last_ns < interval))
@@ -157,11 +160,12 @@ static void show_progress(struct copy *c, int final)
 	fprintf(c->progress, "%.1f MiB", mib);
 	if (c->total)
 		fprintf(c->progress, " of %.1f MiB (%d%%)", (double)c->total / (1 << 20),
-			(int)((double)c->bytes * 100 / (double)c->total));
+			(int)((double)shown * 100 / (double)c->total));
+	/* The rate and the ETA: of this run's own bytes. */
 	if (secs > 0)
-		fprintf(c->progress, ", %.1f MiB/s", mib / secs);
-	if (c->total && secs > 0 && c->bytes && c->bytes < c->total) {
-		long long eta = (long long)((double)(c->total - c->bytes) * secs /
+		fprintf(c->progress, ", %.1f MiB/s", (double)c->bytes / (1 << 20) / secs);
+	if (c->total && secs > 0 && c->bytes && shown < c->total) {
+		long long eta = (long long)((double)(c->total - shown) * secs /
 					    (double)c->bytes);
 
 		fprintf(c->progress, ", ETA %lld:%02lld:%02lld", eta / 3600, eta / 60 % 60,
@@ -451,6 +455,7 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'p' },
 		{ "progress-fd", required_argument, NULL, 'P' },
 		{ "total", required_argument, NULL, 't' },
+		{ "done", required_argument, NULL, 'D' },
 		{ "progress-interval", required_argument, NULL, 'I' },
 		{ "hash-to", required_argument, NULL, 'H' },
 		{ "algorithm", required_argument, NULL, 'a' },
@@ -490,6 +495,10 @@ int main(int argc, char **argv)
 		case 't':
 			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &c.total))
 				return usage_error("invalid --total: expected a number of bytes");
+			break;
+		case 'D':
+			if (dt_parse_u64_range(optarg, optarg + strlen(optarg), &c.done))
+				return usage_error("invalid --done: expected a number of bytes");
 			break;
 		case 'H':
 			c.hash_to = optarg;

@@ -87,6 +87,7 @@ static void usage(FILE *f)
 	      "     --dirty-extents FILE    check: the dirty byte extents, instead of asking dirtyctl\n"
 	      "     --leaves FILE           build, update: the cluster hashes dt-copy-extents\n"
 	      "                              --hash-to wrote while copying; not read again\n"
+	      "                              (repeatable: one file per copy, later ones win)\n"
 	      "     --stale-ok              update: the caller marked it stale itself before\n"
 	      "                              writing the image, and the extents list every change\n"
 	      "     --threads N             hash on N threads (default: one per usable CPU)\n"
@@ -110,7 +111,8 @@ struct opts {
 	const char *manifest;
 	char *manifest_alloc;
 	const char *extents;
-	const char *leaves;
+	const char **leaves;		/* --leaves, in the order given */
+	size_t nleaves;
 	const char *dirty_extents;
 	uint32_t cluster_sectors;	/* 0: not given */
 	unsigned int algorithm;		/* 0: not given */
@@ -707,9 +709,13 @@ static int read_extents(const char *path, uint64_t cluster_bytes, uint64_t size,
 /* Leaves from the copy (dt-copy-extents --hash-to)                    */
 /* ------------------------------------------------------------------ */
 
+/* The leaves files of --leaves, each checked whole, in the order given. */
 struct leaves {
-	unsigned char *buf;
-	size_t len;
+	struct leaves_file {
+		unsigned char *buf;
+		size_t len;
+	} *f;
+	size_t n;
 	struct ranges covered;		/* clusters with a hash, normalized */
 };
 
@@ -721,7 +727,7 @@ static int leaves_cover(void *ctx, uint64_t first, uint64_t count, const unsigne
 	return ranges_add(&lv->covered, first, count);
 }
 
-static int leaves_apply(void *ctx, uint64_t first, uint64_t count, const unsigned char *h)
+static int leaves_apply_one(void *ctx, uint64_t first, uint64_t count, const unsigned char *h)
 {
 	struct dtm *m = ctx;
 
@@ -729,47 +735,80 @@ static int leaves_apply(void *ctx, uint64_t first, uint64_t count, const unsigne
 	return 0;
 }
 
+/* Into @m, file after file: a cluster's hash is the last one given. */
+static void leaves_apply(const struct leaves *lv, struct dtm *m)
+{
+	size_t i;
+
+	for (i = 0; i < lv->n; i++)
+		dtm_leaves_walk(lv->f[i].buf, lv->f[i].len, leaves_apply_one, m);
+}
+
 static void leaves_free(struct leaves *lv)
 {
-	free(lv->buf);
+	size_t i;
+
+	for (i = 0; i < lv->n; i++)
+		free(lv->f[i].buf);
+	free(lv->f);
 	free(lv->covered.r);
 	memset(lv, 0, sizeof(*lv));
 }
 
-/*
- * Loads --leaves for @m (algorithm, cluster size, data size).  Returns 0
- * when it can be used; otherwise says why on stderr and returns -1: the
- * caller rehashes from the image.  A leaves file is checked whole before
- * one of its hashes is used.
- */
-static int leaves_load(const struct opts *o, const struct dtm *m, struct leaves *lv)
+/* One leaves file into lv->f[lv->n]; NULL if it can be used, else why not. */
+static const char *leaves_load_one(const char *path, const struct dtm *m, struct leaves *lv)
 {
+	struct leaves_file *lf = &lv->f[lv->n];
 	struct dtm_leaves_info li;
 	const char *why = NULL;
 	uint64_t max = 2 * m->h.clusters * (m->h.hash_size + DTM_LEAVES_RUN_HEADER) + 4096;
 	int r;
 
-	memset(lv, 0, sizeof(*lv));
-	r = dtm_read_file(o->leaves, max, &lv->buf, &lv->len);
+	r = dtm_read_file(path, max, &lf->buf, &lf->len);
 	if (r == -EFBIG)
-		why = "larger than the image's clusters allow";
-	else if (r == -EBADMSG)
-		why = "not a regular file";
-	else if (r)
-		why = strerror(-r);
-	else if (!dtm_leaves_check(lv->buf, lv->len, &li, &why)) {
-		if (li.algorithm != m->h.algorithm || li.cluster_sectors != m->h.cluster_sectors)
-			why = "another algorithm or cluster size than the manifest's";
-		else if (li.data_bytes != m->h.data_bytes)
-			why = "made for another data size than the image's";
-		else if (dtm_leaves_walk(lv->buf, lv->len, leaves_cover, lv))
-			why = "out of memory";
-		else
-			ranges_normalize(&lv->covered);
+		return "larger than the image's clusters allow";
+	if (r == -EBADMSG)
+		return "not a regular file";
+	if (r)
+		return strerror(-r);
+	lv->n++;
+	if (dtm_leaves_check(lf->buf, lf->len, &li, &why))
+		return why ? why : "damaged";
+	if (li.algorithm != m->h.algorithm || li.cluster_sectors != m->h.cluster_sectors)
+		return "another algorithm or cluster size than the manifest's";
+	if (li.data_bytes != m->h.data_bytes)
+		return "made for another data size than the image's";
+	if (dtm_leaves_walk(lf->buf, lf->len, leaves_cover, lv))
+		return "out of memory";
+	return NULL;
+}
+
+/*
+ * Loads every --leaves file for @m (algorithm, cluster size, data size).
+ * Returns 0 when they can all be used; otherwise says why on stderr and
+ * returns -1: the caller rehashes from the image.  Each file is checked
+ * whole before one of its hashes is used, and one refused file refuses
+ * them all.
+ */
+static int leaves_load(const struct opts *o, const struct dtm *m, struct leaves *lv)
+{
+	const char *why = NULL;
+	size_t i;
+
+	memset(lv, 0, sizeof(*lv));
+	lv->f = calloc(o->nleaves, sizeof(*lv->f));
+	if (!lv->f) {
+		warnx("%s: leaves refused (out of memory): rehashing from %s", o->leaves[0],
+		      o->args[0]);
+		return -1;
 	}
-	if (!why)
+	for (i = 0; i < o->nleaves && !why; i++)
+		why = leaves_load_one(o->leaves[i], m, lv);
+	if (!why) {
+		ranges_normalize(&lv->covered);
 		return 0;
-	warnx("%s: leaves refused (%s): rehashing from %s", o->leaves, why, o->args[0]);
+	}
+	warnx("%s: leaves refused (%s): rehashing from %s", o->leaves[i - 1], why, o->args[0]);
 	leaves_free(lv);
 	return -1;
 }
@@ -814,8 +853,8 @@ static int build_from(const struct opts *o, struct source *src, const char *path
 		warnx("%s: out of memory for %" PRIu64 " bytes of data", path, src->size);
 		return -1;
 	}
-	if (o->leaves && !leaves_load(o, &m, &lv)) {
-		dtm_leaves_walk(lv.buf, lv.len, leaves_apply, &m);
+	if (o->nleaves && !leaves_load(o, &m, &lv)) {
+		leaves_apply(&lv, &m);
 		have = 1;
 	}
 	if (scanner_init(&sc, src, &m))
@@ -881,12 +920,14 @@ static int cmd_update(const struct opts *o)
 	if (read_extents(o->extents, dtm_cluster_bytes(&m), m.h.data_bytes, &rs))
 		goto out;
 	/* The leaves of the copy must be those of exactly the listed clusters. */
-	if (o->leaves && !leaves_load(o, &m, &lv)) {
+	if (o->nleaves && !leaves_load(o, &m, &lv)) {
 		if (ranges_equal(&lv.covered, &rs)) {
 			have = 1;
 		} else {
-			warnx("%s: leaves refused (they cover other clusters than %s lists): "
-			      "rehashing from %s", o->leaves, o->extents, o->args[0]);
+			warnx("%s%s: leaves refused (they cover other clusters than %s lists): "
+			      "rehashing from %s", o->leaves[0],
+			      o->nleaves > 1 ? " and the other leaves files" : "", o->extents,
+			      o->args[0]);
 			leaves_free(&lv);
 		}
 	}
@@ -899,7 +940,7 @@ static int cmd_update(const struct opts *o)
 	if (scanner_init(&sc, &src, &m))
 		goto out;
 	if (have)
-		dtm_leaves_walk(lv.buf, lv.len, leaves_apply, &m);
+		leaves_apply(&lv, &m);
 	for (i = 0; i < rs.n; i++) {
 		if (!have && scan(&sc, rs.r[i].first, rs.r[i].nr, store_leaf, &m))
 			goto out;
@@ -1621,9 +1662,18 @@ int main(int argc, char **argv)
 		case OPT_STALE_OK:
 			o.stale_ok = 1;
 			break;
-		case OPT_LEAVES:
-			o.leaves = a;
+		case OPT_LEAVES: {
+			const char **l = realloc(o.leaves, (o.nleaves + 1) * sizeof(*l));
+
+			if (!l) {
+				warnx("out of memory");
+				free(o.leaves);
+				return EXIT_FAILURE;
+			}
+			l[o.nleaves++] = a;
+			o.leaves = l;
 			break;
+		}
 		case OPT_THREADS:
 			if (dt_parse_u64_range(a, a + strlen(a), &v) || !v || v > MAX_WORKERS)
 				return usage_error("invalid --threads '%s': 1 to %d", a, MAX_WORKERS);
@@ -1663,7 +1713,7 @@ int main(int argc, char **argv)
 		return usage_error("--uuid and --sequence go together");
 	if (!strcmp(o.cmd, "update") && !o.extents)
 		return usage_error("update: --extents FILE is required");
-	if (o.leaves && strcmp(o.cmd, "update") && strcmp(o.cmd, "build"))
+	if (o.nleaves && strcmp(o.cmd, "update") && strcmp(o.cmd, "build"))
 		return usage_error("%s: --leaves goes with build and update", o.cmd);
 	if (cmd->image_manifest && !o.manifest) {
 		if (asprintf(&o.manifest_alloc, "%s.manifest", o.args[0]) < 0) {
@@ -1673,6 +1723,7 @@ int main(int argc, char **argv)
 		o.manifest = o.manifest_alloc;
 	}
 	ret = cmd->fn(&o);
+	free(o.leaves);
 	free(o.manifest_alloc);
 	return ret;
 }

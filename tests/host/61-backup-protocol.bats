@@ -707,6 +707,17 @@ mode_of() {
 	[ "$(grep -c copying "$IMG.log")" -eq 0 ]
 }
 
+@test "a point-in-time run copies in chunks: its progress lines count on from chunk to chunk" {
+	with_store
+	DT_BACKUP_PROGRESS_INTERVAL=0 DT_BACKUP_CHUNK=1048576 run --separate-stderr backup
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	sed -n 's/^copying: \([0-9.]*\) MiB of 4\.0 MiB .*/\1/p' <<<"$output" >"$BATS_TEST_TMPDIR/mib"
+	cat "$BATS_TEST_TMPDIR/mib"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/mib")" -ge 4 ]
+	sort -n -c "$BATS_TEST_TMPDIR/mib"
+	[ "$(tail -n 1 "$BATS_TEST_TMPDIR/mib")" = 4.0 ]
+}
+
 @test "--dry-run after an interrupted run: says it would roll the checkpoint back, leaves it" {
 	backup
 	some_writes
@@ -872,6 +883,10 @@ EOF
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/released")" -ge 4 ]
 	! grep -q 'NOT COPIED' "$BATS_TEST_TMPDIR/released" || false
 	image_equals_device
+	# The manifest took the hashes of every chunk's copy (none refused,
+	# none read again from the image) and matches the image.
+	[[ $output != *"hashes were refused"* && $output != *"rebuilt"* ]]
+	"$ROOT/scripts/dirtytrack-backup" --verify "$IMG"
 }
 
 @test "with a snapshot store: a failed release loses nothing; the run warns, stops releasing and succeeds" {

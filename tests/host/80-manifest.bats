@@ -297,6 +297,53 @@ leaves_setup() {
 	[ "$output" = "393216 65536" ]
 }
 
+@test "hash while copying in parts: a leaves file per copy, the later hash of a cluster wins, one refused file refuses all" {
+	leaves_setup
+	"$DTM" build "$IMG" --uuid "$UUID" --sequence 1
+	# The extents in two copies, as a point-in-time run copies in chunks.
+	head -n 4 "$T/ext" >"$T/ext1"
+	tail -n +5 "$T/ext" >"$T/ext2"
+	CPX --sparse --hash-to "$T/l1" -- "$T/src" "$IMG" <"$T/ext1"
+	CPX --sparse --hash-to "$T/l2" -- "$T/src" "$IMG" <"$T/ext2"
+	cp "$IMG.manifest" "$T/before"
+	run --separate-stderr "$DTM" update "$IMG" --extents "$T/ext" --leaves "$T/l1" --leaves "$T/l2" \
+		--uuid "$UUID" --sequence 2
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	"$DTM" build "$IMG" -m "$T/fresh" --uuid "$UUID" --sequence 2
+	cmp "$IMG.manifest" "$T/fresh"
+	# Only the first copy's file: it covers fewer clusters than the
+	# extents list, so it is refused and the clusters are read instead.
+	cp "$T/before" "$IMG.manifest"
+	run --separate-stderr "$DTM" update "$IMG" --extents "$T/ext" --leaves "$T/l1" \
+		--uuid "$UUID" --sequence 2
+	[ "$status" -eq 0 ]
+	[[ $stderr == *"l1: leaves refused (they cover other clusters than $T/ext lists): rehashing from $IMG"* ]]
+	cmp "$IMG.manifest" "$T/fresh"
+	# A damaged second file refuses both, named.
+	cp "$T/l2" "$T/l2bad"
+	truncate -s -1 "$T/l2bad"
+	cp "$T/before" "$IMG.manifest"
+	run --separate-stderr "$DTM" update "$IMG" --extents "$T/ext" --leaves "$T/l1" --leaves "$T/l2bad" \
+		--uuid "$UUID" --sequence 2
+	[ "$status" -eq 0 ]
+	[[ $stderr == "dt-manifest: $T/l2bad: leaves refused ("* ]]
+	cmp "$IMG.manifest" "$T/fresh"
+	# Cluster 1 copied twice, from two sources: the image holds the second
+	# copy, and so does the manifest when the files come in copy order.
+	cp "$T/src" "$T/src2"
+	flip 70000 "$T/src2"
+	echo "65536 65536" >"$T/e1"
+	CPX --hash-to "$T/m1" -- "$T/src" "$IMG" <"$T/e1"
+	CPX --hash-to "$T/m2" -- "$T/src2" "$IMG" <"$T/e1"
+	"$DTM" update "$IMG" --extents "$T/e1" --leaves "$T/m1" --leaves "$T/m2"
+	"$DTM" verify "$IMG"
+	# in the other order the first copy's hash is kept: verify sees it
+	"$DTM" update "$IMG" --extents "$T/e1" --leaves "$T/m2" --leaves "$T/m1"
+	run --separate-stderr "$DTM" verify "$IMG"
+	[ "$status" -eq 1 ]
+	[ "$output" = "65536 65536" ]
+}
+
 @test "hash while copying: clusters larger than the copier's chunks, BLAKE2b, a full copy into a new file" {
 	head -c $((5 * 1024 * 1024 + 512)) /dev/urandom >"$T/src"
 	# 2 MiB clusters: a cluster spans two 1 MiB chunks of the copier
