@@ -3,7 +3,7 @@
 # well-formed result table. A behaviour check with 1 s cases: no timing is
 # judged here, only that every case ran and reported numbers.
 #
-# A check of the benchmark harness, not of the target, and a minute a
+# A check of the benchmark harness, not of the target, and four minutes a
 # kernel: make stress runs it (the line below), make check does not.
 # dt-stress-only
 
@@ -17,6 +17,13 @@ setup_file() {
 	local rc=0
 	timeout 900 /dt/scripts/bench-guest --quick >"$DT_BENCH_OUT" 2>"$BATS_FILE_TMPDIR/bench.err" || rc=$?
 	echo "$rc" >"$BATS_FILE_TMPDIR/bench.rc"
+	# The point-in-time section, which a plain run leaves out, at two
+	# frozen fractions.
+	export DT_PIT_OUT=$BATS_FILE_TMPDIR/pit.out
+	rc=0
+	timeout 900 /dt/scripts/bench-guest --quick --sections pit --pit-frozen-pcts 10,50 \
+		>"$DT_PIT_OUT" 2>"$BATS_FILE_TMPDIR/pit.err" || rc=$?
+	echo "$rc" >"$BATS_FILE_TMPDIR/pit.rc"
 }
 
 setup() {
@@ -127,6 +134,32 @@ number_re='^[0-9]+(\.[0-9]+)?$'
 	run rows "Goals"
 	echo "$output"
 	[ "${#lines[@]}" = 11 ]
+	rows "Goals" | awk -F' *\\| *' '$5 != "yes" && $5 != "no" { print "unjudged: " $0; bad = 1 } END { exit bad }'
+}
+
+@test "the point-in-time section reports every set-up at each frozen fraction" {
+	echo "stderr:"; tail -n 20 "$BATS_FILE_TMPDIR/pit.err"
+	[ "$(cat "$BATS_FILE_TMPDIR/pit.rc")" = 0 ]
+	# 5 set-ups a fraction, 1 repetition: positive IOPS and run time; no
+	# store use with the writer outside the frozen set, and dm-snapshot's
+	# (read after the run) with it everywhere.
+	[ "$(grep -c '^BENCH-PIT ' "$DT_PIT_OUT")" = 10 ]
+	for pct in 10 50; do
+		[ "$(grep "^BENCH-PIT .* frozen_pct=$pct " "$DT_PIT_OUT" | awk '{ print $2 ":" $3 }' | tr '\n' ' ')" = \
+			"none:all store:all snap:all none:out store:out " ]
+	done
+	awk '/^BENCH-PIT / {
+		for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		if (!(v["iops"] > 0 && v["run_s"] > 0)) { print "bad record: " $0; bad = 1 }
+		if ($2 ":" $3 == "store:out" && v["store_max_sectors"] != 0) { print "store used: " $0; bad = 1 }
+		if ($2 ":" $3 == "snap:all" && !(v["store_max_sectors"] > 0)) { print "no store use: " $0; bad = 1 }
+	} END { exit bad }' "$DT_PIT_OUT"
+	# One table a fraction, and its three goals judged.
+	sed -n '/^BENCH-TABLE-BEGIN$/,/^BENCH-TABLE-END$/p' "$DT_PIT_OUT" >"$TABLE"
+	[ "$(grep -c '^Frozen set: ' "$TABLE")" = 2 ]
+	run rows "Goals"
+	echo "$output"
+	[ "${#lines[@]}" = 6 ]
 	rows "Goals" | awk -F' *\\| *' '$5 != "yes" && $5 != "no" { print "unjudged: " $0; bad = 1 } END { exit bad }'
 }
 
