@@ -797,18 +797,16 @@ static int leaves_load(const struct opts *o, const struct dtm *m, struct leaves 
 
 	memset(lv, 0, sizeof(*lv));
 	lv->f = calloc(o->nleaves, sizeof(*lv->f));
-	if (!lv->f) {
-		warnx("%s: leaves refused (out of memory): rehashing from %s", o->leaves[0],
-		      o->args[0]);
-		return -1;
-	}
+	if (!lv->f)
+		why = "out of memory";
 	for (i = 0; i < o->nleaves && !why; i++)
 		why = leaves_load_one(o->leaves[i], m, lv);
 	if (!why) {
 		ranges_normalize(&lv->covered);
 		return 0;
 	}
-	warnx("%s: leaves refused (%s): rehashing from %s", o->leaves[i - 1], why, o->args[0]);
+	warnx("%s: leaves refused (%s): rehashing from %s", o->leaves[i ? i - 1 : 0], why,
+	      o->args[0]);
 	leaves_free(lv);
 	return -1;
 }
