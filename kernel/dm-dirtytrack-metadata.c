@@ -213,19 +213,12 @@ out:
 }
 
 int dt_md_write_superblock(struct block_device *bdev, struct bio_set *bs,
-			   const struct dt_sb_info *info)
+			   const struct dt_sb_info *info, void *block)
 {
-	void *block;
-	int r;
-
-	block = kzalloc(DT_BLOCK_SIZE, GFP_NOIO);
-	if (!block)
-		return -ENOMEM;
+	memset(block, 0, DT_BLOCK_SIZE);
 	dt_sb_pack(info, block);
-	r = dt_md_io(bdev, bs, REQ_OP_WRITE | REQ_SYNC | REQ_PREFLUSH | REQ_FUA,
-		     0, block, DT_BLOCK_SIZE);
-	kfree(block);
-	return r;
+	return dt_md_io(bdev, bs, REQ_OP_WRITE | REQ_SYNC | REQ_PREFLUSH | REQ_FUA,
+			0, block, DT_BLOCK_SIZE);
 }
 
 static sector_t dt_bitmap_sector(u64 nr_clusters, bool frozen)
@@ -367,8 +360,10 @@ int dt_write_superblock(struct dirtytrack *dt, bool valid)
 	struct dt_sb_info info;
 	int r;
 
+	lockdep_assert_held(&dt->lock);
 	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, valid));
-	r = dt_md_write_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info);
+	r = dt_md_write_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info,
+				   dt->sb_block);
 	if (r) {
 		/* What is on disk now is unknown: it may still claim VALID. */
 		dt_metadata_failed(dt, "superblock write", r);
@@ -441,7 +436,8 @@ static int dt_format(struct dirtytrack *dt)
 
 	/* No valid flag: a crash before the first clean suspend is unclean. */
 	dt_sb_snapshot(dt, &info, dt_sb_flags(dt, false));
-	r = dt_md_write_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info);
+	r = dt_md_write_superblock(dt->metadata_dev->bdev, &dt->md_bs, &info,
+				   dt->sb_block);
 	if (r)
 		return r;
 	DMINFO("%s: formatted metadata device %s",

@@ -56,10 +56,13 @@ int dt_md_read_superblock(struct block_device *bdev, struct bio_set *bs,
  * The write carries REQ_PREFLUSH and REQ_FUA: everything written to the
  * metadata device before it (the bitmaps) is durable before the superblock
  * that describes it, and the superblock itself is durable on return.
+ * @block is the caller's DT_BLOCK_SIZE buffer (kmalloc'ed, so page-aligned),
+ * overwritten: the write allocates nothing that can fail, so that a
+ * superblock write fails only when the device fails it.
  * Returns 0 or a negative errno.
  */
 int dt_md_write_superblock(struct block_device *bdev, struct bio_set *bs,
-			   const struct dt_sb_info *info);
+			   const struct dt_sb_info *info, void *block);
 
 /*
  * dt_md_read_bitmap / dt_md_write_bitmap - transfer one bitmap of a

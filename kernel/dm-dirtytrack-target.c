@@ -268,6 +268,12 @@ static int dt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -ENOMEM;
 		goto bad;
 	}
+	dt->sb_block = kmalloc(DT_BLOCK_SIZE, GFP_KERNEL);
+	if (!dt->sb_block) {
+		ti->error = "Cannot allocate the superblock buffer";
+		r = -ENOMEM;
+		goto bad;
+	}
 
 	if (kstrtouint(argv[2], 10, &cs) || !dt_cluster_sectors_valid(cs)) {
 		ti->error = "Invalid cluster size: must be a power of two from 8 to 2097152 sectors";
@@ -401,6 +407,7 @@ bad_data:
 	dm_put_device(ti, dt->metadata_dev);
 bad:
 	bioset_exit(&dt->md_bs);
+	kfree(dt->sb_block);
 	kfree(dt);
 	return r;
 }
@@ -415,6 +422,7 @@ static void dt_dtr(struct dm_target *ti)
 	if (dt->aw_wq)
 		destroy_workqueue(dt->aw_wq);
 	bioset_exit(&dt->md_bs);
+	kfree(dt->sb_block);
 	kvfree(dt->batch_buf);
 	dt_bitmap_free(dt->spare);
 	dt_bitmap_free(dt->frozen);

@@ -134,6 +134,12 @@ struct dirtytrack {
 	struct mutex lock;
 	unsigned int lock_noio;	/* its holder's memalloc_noio_save() */
 	/*
+	 * The superblock's buffer, under 'lock': allocated by the
+	 * constructor so that no superblock write can fail for memory (a
+	 * failed one degrades tracking until the next full copy).
+	 */
+	void *sb_block;
+	/*
 	 * A bitmap for the stored frozen set, set aside by the constructor
 	 * (or kept from the last activation) so that resume, which runs with
 	 * the device suspended, need not allocate one; under 'lock'.

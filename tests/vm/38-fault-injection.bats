@@ -131,8 +131,8 @@ no_dt0() {
 # ctr_under_faults [FEATURE_ARGS...]: dmsetup create (table load and resume)
 # with its Nth target allocation failing, N = 1, 2, ... until 5 rounds in a
 # row succeed with no failure injected. A round that succeeds has every
-# cluster written before dirty and takes a write; one that fails leaves no
-# device. Both with a stored state to load.
+# cluster written before dirty, health ok, and takes a write; one that
+# fails leaves no device. Both with a stored state to load.
 ctr_under_faults() {
 	local line n st before quiet=0 failed=0 passed=0 max=${DT_FAULT_NTH_MAX:-300}
 	line="0 $(blockdev --getsz "$DATA_DEV") dirtytrack $MD_DEV $DATA_DEV 128${*:+ $*}"
@@ -146,6 +146,12 @@ ctr_under_faults() {
 		if [ "$st" = 0 ]; then
 			passed=$((passed + 1))
 			all_covered
+			# A create that succeeds is not degraded: an allocation
+			# failure must never cost the next backup a full copy.
+			if [ "$(dt_status dt0 health)" != ok ]; then
+				echo "# n=$n: create succeeded with health $(dt_status dt0 health)" >&3
+				return 1
+			fi
 			write_once $((n + 1))
 			dmsetup remove dt0
 			if [ "$(injected)" = "$before" ]; then
