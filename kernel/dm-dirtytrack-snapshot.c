@@ -14,12 +14,15 @@
  * their slots: the backup has read them.
  *
  * Ordering of view reads against preservation, as dm-snapshot's
- * track_chunk()/__check_for_conflicting_io() do it: a view read of a
- * cluster that the store does not hold (yet) reads the data device and is
- * tracked; a finished copy first makes new view reads go to the store,
- * then waits until no tracked read of its cluster is left, and only then
- * lets the held writes reach the data device.  So a view read never sees a
- * write made after the checkpoint, and reading never costs store space.
+ * track_chunk()/__check_for_conflicting_io() do it: a view read of
+ * clusters that the store does not hold (yet) reads the data device and is
+ * tracked, with the range of clusters it covers; a finished copy first
+ * makes new view reads go to the store, then waits until no tracked read
+ * covers its cluster, and only then lets the held writes reach the data
+ * device.  So a view read never sees a write made after the checkpoint,
+ * and reading never costs store space.  A view bio goes to the data device
+ * whole, over as many clusters as it covers, up to the first cluster the
+ * store holds; a cluster the store holds is read from its slot alone.
  *
  * Nothing here allocates in the map path: held bios go on a list that a
  * workqueue (WQ_MEM_RECLAIM) processes; copy descriptors come from a
@@ -81,8 +84,8 @@ struct dt_copy {
 
 /* Per bio of the view. */
 struct dt_view_io {
-	struct hlist_node node;		/* in 'reads' while tracked */
-	u64 cluster;
+	struct list_head node;		/* in 'reads' while tracked */
+	u64 first, last;		/* the clusters it reads */
 	bool tracked;
 };
 
@@ -110,7 +113,7 @@ struct dt_snap {
 	u32 used_slots;
 	u32 next_slot;
 	DECLARE_HASHTABLE(copies, DT_SNAP_HASH_BITS);
-	DECLARE_HASHTABLE(reads, DT_SNAP_HASH_BITS);
+	struct list_head reads;		/* view bios to the data device */
 	struct bio_list deferred;	/* writes for the worker */
 	struct list_head done;		/* copies kcopyd has finished */
 	unsigned int copies_inflight;
@@ -178,6 +181,10 @@ static struct dt_copy *dt_snap_find_copy(struct dt_snap *s, u64 cluster)
 	return NULL;
 }
 
+/*
+ * Whether a view read of @cluster from the data device is in flight.  The
+ * list holds at most the view's queue depth of bios.
+ */
 static bool dt_snap_read_tracked(struct dt_snap *s, u64 cluster)
 {
 	struct dt_view_io *io;
@@ -185,8 +192,8 @@ static bool dt_snap_read_tracked(struct dt_snap *s, u64 cluster)
 	bool tracked = false;
 
 	spin_lock_irqsave(&s->lock, flags);
-	hash_for_each_possible(s->reads, io, node, cluster) {
-		if (io->cluster == cluster) {
+	list_for_each_entry(io, &s->reads, node) {
+		if (io->first <= cluster && cluster <= io->last) {
 			tracked = true;
 			break;
 		}
@@ -626,7 +633,7 @@ struct dt_snap *dt_snap_create(struct dm_target *ti, struct dm_dev *data,
 	s->nr_slots = min_t(u64, slots, U32_MAX - 1);
 	spin_lock_init(&s->lock);
 	hash_init(s->copies);
-	hash_init(s->reads);
+	INIT_LIST_HEAD(&s->reads);
 	bio_list_init(&s->deferred);
 	INIT_LIST_HEAD(&s->done);
 	init_waitqueue_head(&s->wait);
@@ -790,17 +797,10 @@ static int dt_view_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Error opening the snapshot store";
 		goto bad_data;
 	}
-	r = dm_set_target_max_io_len(ti, v->snap->cluster_sectors);
-	if (r) {
-		ti->error = "Cannot set the I/O size";
-		goto bad_store;
-	}
 	ti->per_io_data_size = sizeof(struct dt_view_io);
 	ti->private = v;
 	return 0;
 
-bad_store:
-	dm_put_device(ti, v->store);
 bad_data:
 	dm_put_device(ti, v->data);
 bad_snap:
@@ -821,8 +821,26 @@ static void dt_view_dtr(struct dm_target *ti)
 }
 
 /*
- * A view bio covers one cluster (max_io_len).  Sector n of the view is
- * sector n of the tracked device as of the checkpoint.
+ * The slot (plus one) that view reads of @c read, or 0 when they read the
+ * data device: the store does not hold @c, or its copy is still running.
+ * Called with 'lock' held.
+ */
+static u32 dt_view_slot(struct dt_snap *s, u64 c)
+{
+	u32 slot = s->slot_of[c];
+	struct dt_copy *cp;
+
+	if (!slot)
+		return 0;
+	cp = dt_snap_find_copy(s, c);
+	return !cp || cp->copied ? slot : 0;
+}
+
+/*
+ * Sector n of the view is sector n of the tracked device as of the
+ * checkpoint.  A bio is cut (dm_accept_partial_bio) where it would cross
+ * from clusters on the data device to one in the store, or out of one in
+ * the store.
  */
 static int dt_view_map(struct dm_target *ti, struct bio *bio)
 {
@@ -831,32 +849,41 @@ static int dt_view_map(struct dm_target *ti, struct bio *bio)
 	struct dt_view_io *io = dm_per_bio_data(bio, sizeof(*io));
 	sector_t sector = bio->bi_iter.bi_sector;	/* = tracked sector */
 	unsigned long flags;
-	struct dt_copy *cp;
-	u64 c = sector >> s->cluster_shift;
+	u64 c, e, last;
 	u32 slot;
 
 	io->tracked = false;
 	if (op_is_write(bio_op(bio)) || !bio_sectors(bio))
 		return DM_MAPIO_KILL;
+	c = sector >> s->cluster_shift;
+	last = (sector + bio_sectors(bio) - 1) >> s->cluster_shift;
 
 	spin_lock_irqsave(&s->lock, flags);
 	if (s->state != DT_SNAP_ACTIVE || s->generation != v->generation) {
 		spin_unlock_irqrestore(&s->lock, flags);
 		return DM_MAPIO_KILL;
 	}
-	slot = s->slot_of[c];
-	cp = slot ? dt_snap_find_copy(s, c) : NULL;
-	if (slot && (!cp || cp->copied)) {
+	slot = dt_view_slot(s, c);
+	if (slot) {
+		if (last > c)
+			dm_accept_partial_bio(bio, ((c + 1) << s->cluster_shift) -
+					      sector);
 		bio_set_dev(bio, v->store->bdev);
 		bio->bi_iter.bi_sector = ((sector_t)(slot - 1) << s->cluster_shift) +
 			(sector & (s->cluster_sectors - 1));
 	} else {
-		/* The data device still has it: hold back its writes. */
+		/* The data device still has them: hold back their writes. */
+		for (e = c; e < last && !dt_view_slot(s, e + 1); e++)
+			;
+		if (e < last)
+			dm_accept_partial_bio(bio, ((e + 1) << s->cluster_shift) -
+					      sector);
 		bio_set_dev(bio, v->data->bdev);
 		bio->bi_iter.bi_sector = sector;
 		io->tracked = true;
-		io->cluster = c;
-		hash_add(s->reads, &io->node, c);
+		io->first = c;
+		io->last = e;
+		list_add(&io->node, &s->reads);
 	}
 	s->reads_inflight++;
 	spin_unlock_irqrestore(&s->lock, flags);
@@ -873,7 +900,7 @@ static int dt_view_end_io(struct dm_target *ti, struct bio *bio,
 
 	spin_lock_irqsave(&s->lock, flags);
 	if (io->tracked)
-		hash_del(&io->node);
+		list_del(&io->node);
 	s->reads_inflight--;
 	spin_unlock_irqrestore(&s->lock, flags);
 	wake_up(&s->wait);

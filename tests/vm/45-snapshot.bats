@@ -295,7 +295,7 @@ exactness() {
 	store_dev 4M
 	# dt0 over a delay target that holds every read of the data device 1 s
 	dmsetup create dtlower --table "0 $LEN linear $DATA_DEV 0"
-	local c wpid bad=0
+	local c a n wpid bad=0
 	DATA_DEV=/dev/mapper/dtlower snap_create
 	dd if=/dev/urandom of=/dev/mapper/dt0 bs=1M count=$((LEN / 2048)) oflag=direct status=none
 	dmsetup message dt0 0 checkpoint
@@ -303,23 +303,37 @@ exactness() {
 	dmsetup suspend dtlower
 	dmsetup load dtlower --table "0 $LEN delay $DATA_DEV 0 1000 $DATA_DEV 0 0"
 	dmsetup resume dtlower
-	for c in 3 5 7 9 11 13; do
+	# clusters 3, 6, 9, ...: each view read covers the written cluster
+	# alone, or with its neighbours in one bio (the written one first, in
+	# the middle, last)
+	for c in 3 6 9 12 15 18; do
+		case $c in
+		3 | 12) a=$c n=1 ;;
+		6 | 15) a=$((c - 1)) n=3 ;;
+		*) a=$((c - 1)) n=2 ;;
+		esac
 		REF=$BATS_TEST_TMPDIR/ref.$c
-		dd if="$DATA_DEV" of="$REF" bs=$CB skip=$c count=1 iflag=direct status=none
+		dd if="$DATA_DEV" of="$REF" bs=$CB skip=$a count=$n iflag=direct status=none
 		# the write first (its copy reads for 1 s), the view read while it waits
 		dt_write /dev/mapper/dt0 $((c * CS)) $CS &
 		wpid=$!
 		sleep 0.3
-		cmp <(dd if=/dev/mapper/dtv bs=$CB skip=$c count=1 iflag=direct status=none) "$REF" ||
-			bad=$((bad + 1))
+		cmp <(dd if=/dev/mapper/dtv bs=$((n * CB)) skip=$((a * CB)) count=1 \
+			iflag=direct,skip_bytes status=none) "$REF" || bad=$((bad + 1))
 		wait "$wpid"
-		! cmp -s <(dd if="$DATA_DEV" bs=$CB skip=$c count=1 iflag=direct status=none) "$REF" || false
+		! cmp -s <(dd if="$DATA_DEV" bs=$CB skip=$c count=1 iflag=direct status=none) \
+			<(dd if="$REF" bs=$CB skip=$((c - a)) count=1 status=none) || false
 	done
 	[ "$bad" -eq 0 ]
 	[ "$(dt_status dt0 store_used)" = $((6 * CS)) ]
-	# a preserved cluster is read from the store
-	REF=$BATS_TEST_TMPDIR/ref.3
-	cmp <(dd if=/dev/mapper/dtv bs=$CB skip=3 count=1 iflag=direct status=none) "$REF"
+	# one read over preserved and unpreserved clusters: 5 and 7 from the
+	# data device, 6 from the store
+	cmp <(dd if=/dev/mapper/dtv bs=$((3 * CB)) skip=$((5 * CB)) count=1 iflag=direct,skip_bytes \
+		status=none) "$BATS_TEST_TMPDIR/ref.6"
+	# a read that starts inside a preserved cluster and runs on
+	cmp <(dd if=/dev/mapper/dtv bs=$((3 * CB / 2)) skip=$((6 * CB + CB / 2)) count=1 \
+		iflag=direct,skip_bytes status=none) \
+		<(dd if="$BATS_TEST_TMPDIR/ref.6" bs=$((CB / 2)) skip=3 count=3 status=none)
 }
 
 @test "a write in flight at the checkpoint is in the snapshot, whole, even when rewritten at once" {
