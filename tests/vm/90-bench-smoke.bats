@@ -53,9 +53,9 @@ number_re='^[0-9]+(\.[0-9]+)?$'
 }
 
 @test "every workload ran on every target, interleaved" {
-	[ "$(grep -c "^BENCH-IO " "$OUT")" = 21 ]
+	[ "$(grep -c "^BENCH-IO " "$OUT")" = 24 ]
 	for wl in rand4k-1 rand4k-2 seq1m; do
-		[ "$(grep "^BENCH-IO $wl " "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" = "raw linear dirty fresh csdirty csfresh era " ]
+		[ "$(grep "^BENCH-IO $wl " "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" = "raw linear dirty held fresh csdirty csfresh era " ]
 	done
 	# Each record: positive IOPS, MiB/s and I/O count; a share only for first touch.
 	awk '/^BENCH-IO / {
@@ -133,7 +133,7 @@ number_re='^[0-9]+(\.[0-9]+)?$'
 @test "the goals table judges every goal" {
 	run rows "Goals"
 	echo "$output"
-	[ "${#lines[@]}" = 11 ]
+	[ "${#lines[@]}" = 12 ]
 	rows "Goals" | awk -F' *\\| *' '$5 != "yes" && $5 != "no" { print "unjudged: " $0; bad = 1 } END { exit bad }'
 }
 
